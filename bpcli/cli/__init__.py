@@ -1,0 +1,43 @@
+"""The ``bpcli`` command line: thin Click commands over the library.
+
+Imports nothing heavy at module level, so ``bpcli --help`` is instant; each command imports
+the library it calls when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bpcli import __version__
+from bpcli.errors import BpcliError
+
+
+class _Group(click.Group):
+    """Turns a BpcliError into ``bpcli: <where>: <message>`` on stderr and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BpcliError as e:
+            click.echo(f"bpcli: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bpcli")
+def cli() -> None:
+    """Train neural networks with bpcli's own backpropagation engine.
+
+    \b
+    Examples:
+      bpcli bench                 time training steps against PyTorch
+    """
+
+
+from bpcli.cli import bench as _bench  # noqa: E402, F401 - registers the command
+
+
+def main() -> None:
+    cli(prog_name="bpcli")

@@ -1,0 +1,29 @@
+"""``bpcli bench``: training-step timings against PyTorch in the same process."""
+
+from __future__ import annotations
+
+import click
+
+from bpcli.cli import cli
+
+
+@click.command("bench")
+@click.option("--repeat", default=50, show_default=True, help="Timed steps per workload.")
+@click.option("--threads", default=None, type=int, help="Threads for both engines (default: all).")
+@click.option("--only", multiple=True, help="Run only these workloads (mlp, cnn).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per workload.")
+def bench_cmd(repeat: int, threads: int | None, only: tuple[str, ...], as_json: bool) -> None:
+    """Time one training step of standard workloads in bpcli and, when installed, PyTorch.
+
+    \b
+    Example:
+      bpcli bench --only mlp --repeat 100
+    """
+    from bpcli.app import bench
+    from bpcli.cli import render
+
+    results = bench.run(repeat=repeat, threads=threads, only=only or None)
+    render.bench_results(results, as_json=as_json)
+
+
+cli.add_command(bench_cmd)

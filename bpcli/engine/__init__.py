@@ -1,0 +1,1 @@
+"""The autodiff engine: Tensor, the op table, the backward walk, gradient checks."""

@@ -1,0 +1,127 @@
+"""Op: the base of every differentiable primitive, and OPS, the table of them all.
+
+An op is one class that holds, side by side, its forward on numpy arrays, its VJP on numpy
+arrays, a one-line formula, and the name of the ONNX operator it exports to. One instance is
+made per call and is the graph node: it keeps the parent tensors and what the backward needs.
+The trainer, gradcheck, the ONNX importer and exporter and the tests all read ``OPS``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from bpcli.errors import BpcliError
+from bpcli.engine import grad_mode
+from bpcli.engine.tensor import Tensor
+
+OPS: dict[str, type[Op]] = {}
+
+
+class Op:
+    """Base class of a primitive. Subclasses set ``name`` and define ``forward``/``backward``.
+
+    ``parents`` holds every input tensor and ``needs`` which of them need a gradient.
+    ``forward(*arrays, **attrs)`` returns one array (or a tuple when ``n_outputs > 1``) and may
+    keep on ``self`` what ``backward`` needs. ``backward(*grads)`` receives one gradient per
+    output and returns one gradient per input (``None`` where an input needs none); it may
+    return a gradient of a broadcast shape: the engine sums it down to the input's shape, so
+    no op un-broadcasts on its own. ``self.needs`` says which inputs need a gradient.
+    """
+
+    name: ClassVar[str] = ""
+    onnx: ClassVar[str | None] = None  # ONNX op type this primitive exports to
+    differentiable: ClassVar[bool] = True
+    n_outputs: ClassVar[int] = 1
+    # Ops whose backward reads their inputs: a later in-place change to one is an error.
+    saves_inputs: ClassVar[bool] = True
+
+    __slots__ = (
+        "__dict__",
+        "attrs",
+        "parents",
+        "needs",
+        "versions",
+        "out_meta",
+        "out_grads",
+        "hooks",
+        "retained",
+        "freed",
+    )
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.name:
+            if cls.name in OPS:
+                raise RuntimeError(f"op {cls.name!r} registered twice")
+            OPS[cls.name] = cls
+
+    def forward(self, *xs, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **attrs):
+        """Run the forward on the inputs' arrays and, if any needs a gradient, record the node."""
+        op = cls.__new__(cls)
+        op.attrs = attrs
+        arrays = [t.data for t in inputs]
+        out = op.forward(*arrays, **attrs)
+        track = cls.differentiable and grad_mode.enabled and any(t.requires_grad for t in inputs)
+        if cls.n_outputs == 1:
+            return _wrap(out, op, 0, track, inputs)
+        outs = tuple(_wrap(o, op, i, track, inputs) for i, o in enumerate(out))
+        return outs
+
+    # -- graph bookkeeping used by the backward walk ---------------------------------------
+    def release(self) -> None:
+        """Drop the saved arrays and parents so their memory is freed after backward."""
+        self.__dict__.clear()
+        self.parents = ()
+        self.freed = True
+        self.out_grads = None
+
+
+def _wrap(arr, op: Op, idx: int, track: bool, inputs) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    t._data = arr
+    t.grad = None
+    t._version = 0
+    t._hooks = None
+    if track:
+        if idx == 0:
+            op.parents = inputs
+            op.needs = tuple(x._requires_grad for x in inputs)
+            op.versions = tuple(x._version for x in inputs)
+            op.out_grads = [None] * op.n_outputs
+            op.out_meta = []
+            op.hooks = None
+            op.retained = None
+            op.freed = False
+        op.out_meta.append((arr.shape, arr.dtype))
+        t._op, t._idx, t._requires_grad = op, idx, True
+    else:
+        t._op, t._idx, t._requires_grad = None, 0, False
+    return t
+
+
+def same_float(opname: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give two operands one dtype: an int/bool side takes the float side's dtype; two
+    different float precisions are an error (a silent float64 upcast would halve speed)."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return a, b
+    fa, fb = da.kind == "f", db.kind == "f"
+    if fa and fb:
+        raise BpcliError(
+            f"dtype mismatch {da} vs {db}: cast one side with .astype() (no silent upcast)",
+            opname,
+        )
+    if fa:
+        return a, b.astype(da)
+    if fb:
+        return a.astype(db), b
+    return a, b

@@ -1,0 +1,20 @@
+"""The functional API (``import bpcli.functional as F``): every op as a function.
+
+Neural-net functions follow PyTorch's names, argument order and defaults; array functions
+follow numpy's (``axis=``, ``keepdims=``; PyTorch's ``dim=``/``keepdim=`` are accepted too).
+"""
+
+from bpcli.engine.ops.activation import *  # noqa: F403
+from bpcli.engine.ops.conv import *  # noqa: F403
+from bpcli.engine.ops.elementwise import *  # noqa: F403
+from bpcli.engine.ops.index import *  # noqa: F403
+from bpcli.engine.ops.linalg import *  # noqa: F403
+from bpcli.engine.ops.loss import *  # noqa: F403
+from bpcli.engine.ops.nn import *  # noqa: F403
+from bpcli.engine.ops.norm import *  # noqa: F403
+from bpcli.engine.ops.pool import *  # noqa: F403
+from bpcli.engine.ops.reduce import *  # noqa: F403
+from bpcli.engine.ops.rnn import *  # noqa: F403
+from bpcli.engine.ops.shape import *  # noqa: F403
+
+import bpcli.engine.methods  # noqa: E402, F401 - binds the functions above as Tensor methods
