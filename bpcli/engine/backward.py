@@ -80,9 +80,10 @@ def run_backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
     if root._op is None:
         _accumulate_leaves({id(root): (root, g)})
         return
+    order = topo_order(root._op)  # raises first if the graph was freed
     root._op.out_grads[root._idx] = g
     leaves: dict[int, tuple[Tensor, np.ndarray]] = {}
-    for node in topo_order(root._op):
+    for node in order:
         grads = node.out_grads
         if all(x is None for x in grads):
             continue  # reached only through outputs that got no gradient

@@ -1,0 +1,251 @@
+"""Training-step benchmarks: bpcli and PyTorch timed side by side in one process.
+
+Each workload is one full training step (forward, loss, backward, SGD-with-momentum update).
+Timings alternate between the two engines round by round so that machine noise hits both
+alike; the result is the median per engine and the ratio bpcli / PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class BenchResult:
+    workload: str
+    bpcli_ms: float  # median of one training step
+    torch_ms: float | None
+    ratio: float | None  # bpcli / torch; below 1 means bpcli is faster
+    bpcli_forward_ms: float  # median of forward + loss alone
+    backward_over_forward: float  # (step - forward) / forward: backward + update cost
+    gflops: float  # model FLOPs of one step (3x forward) per second, bpcli
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StartupResult:
+    cold_s: float  # import + first MLP step, empty Numba cache
+    warm_s: float  # the same with the cache filled by the cold run
+    import_s: float  # ``import bpcli`` alone (warm)
+
+
+def _median_ms(times: list[float]) -> float:
+    return float(np.median(times) * 1e3)
+
+
+def _sgd_momentum(params, bufs, lr: float = 0.01, momentum: float = 0.9) -> None:
+    # torch.optim.SGD's update: buf = momentum * buf + g; p -= lr * buf
+    for p, buf in zip(params, bufs):
+        buf *= momentum
+        buf += p.grad
+        p.data -= lr * buf
+        p.grad = None
+
+
+def _mlp_bpcli(batch: int, rng):
+    import bpcli as bp
+    from bpcli import functional as F
+
+    sizes = [784, 256, 256, 10]
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params.append(bp.tensor(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32), True))
+        params.append(bp.tensor(rng.uniform(-bound, bound, fan_out).astype(np.float32), True))
+    bufs = [np.zeros(p.shape, np.float32) for p in params]
+    x = bp.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
+    y = bp.tensor(rng.integers(0, 10, batch))
+
+    def forward():
+        h = F.relu(F.linear(x, params[0], params[1]))
+        h = F.relu(F.linear(h, params[2], params[3]))
+        return F.cross_entropy(F.linear(h, params[4], params[5]), y)
+
+    def step():
+        forward().backward()
+        with bp.no_grad():
+            _sgd_momentum(params, bufs)
+
+    flops = 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return step, forward, flops
+
+
+def _mlp_torch(batch: int, rng):
+    import torch
+
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 10),
+    )  # fmt: skip
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 10, batch))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def _lenet_shapes():
+    # (name, shape) in PyTorch's layout; LeNet-5 on 1x28x28.
+    return [
+        ((6, 1, 5, 5), (6,)), ((16, 6, 5, 5), (16,)), ((120, 256), (120,)), ((84, 120), (84,)),
+        ((10, 84), (10,)),
+    ]  # fmt: skip
+
+
+def _cnn_bpcli(batch: int, rng):
+    import bpcli as bp
+    from bpcli import functional as F
+
+    params = []
+    for wshape, bshape in _lenet_shapes():
+        fan_in = int(np.prod(wshape[1:]))
+        bound = 1 / np.sqrt(fan_in)
+        params.append(bp.tensor(rng.uniform(-bound, bound, wshape).astype(np.float32), True))
+        params.append(bp.tensor(rng.uniform(-bound, bound, bshape).astype(np.float32), True))
+    bufs = [np.zeros(p.shape, np.float32) for p in params]
+    x = bp.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
+    y = bp.tensor(rng.integers(0, 10, batch))
+
+    def forward():
+        h = F.max_pool2d(F.relu(F.conv2d(x, params[0], params[1])), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, params[2], params[3])), 2)
+        h = h.reshape(batch, -1)
+        h = F.relu(F.linear(h, params[4], params[5]))
+        h = F.relu(F.linear(h, params[6], params[7]))
+        return F.cross_entropy(F.linear(h, params[8], params[9]), y)
+
+    def step():
+        forward().backward()
+        with bp.no_grad():
+            _sgd_momentum(params, bufs)
+
+    conv_flops = 2 * batch * (6 * 24 * 24 * 25 + 16 * 8 * 8 * 6 * 25)
+    fc_flops = 2 * batch * (256 * 120 + 120 * 84 + 84 * 10)
+    return step, forward, conv_flops + fc_flops
+
+
+def _cnn_torch(batch: int, rng):
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84),
+        nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 10, batch))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+WORKLOADS: dict[str, tuple[int, Callable, Callable]] = {
+    "mlp": (128, _mlp_bpcli, _mlp_torch),  # MLP 784-256-256-10, batch 128
+    "cnn": (64, _cnn_bpcli, _cnn_torch),  # LeNet-5, batch 64
+}
+
+
+def _torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5) -> list[BenchResult]:
+    """Time every workload (or those in ``only``) in bpcli and, when installed, PyTorch."""
+    import bpcli as bp
+
+    threads = threads or os.cpu_count() or 1
+    bp.set_num_threads(threads)
+    has_torch = _torch_available()
+    if has_torch:
+        import torch
+
+        torch.set_num_threads(threads)
+    results = []
+    for name, (batch, make_bp, make_torch) in WORKLOADS.items():
+        if only and name not in only:
+            continue
+        step, forward, flops = make_bp(batch, np.random.default_rng(0))
+        t_step = make_torch(batch, np.random.default_rng(0)) if has_torch else None
+        for _ in range(warmup):
+            step()
+            if t_step:
+                t_step()
+        bp_times, t_times, f_times = [], [], []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            step()
+            bp_times.append(time.perf_counter() - t0)
+            if t_step:
+                t0 = time.perf_counter()
+                t_step()
+                t_times.append(time.perf_counter() - t0)
+            with bp.no_grad():
+                t0 = time.perf_counter()
+                forward()
+                f_times.append(time.perf_counter() - t0)
+        bp_ms, fwd_ms = _median_ms(bp_times), _median_ms(f_times)
+        torch_ms = _median_ms(t_times) if t_times else None
+        results.append(
+            BenchResult(
+                workload=name,
+                bpcli_ms=bp_ms,
+                torch_ms=torch_ms,
+                ratio=bp_ms / torch_ms if torch_ms else None,
+                bpcli_forward_ms=fwd_ms,
+                backward_over_forward=(bp_ms - fwd_ms) / fwd_ms,
+                gflops=3 * flops / (bp_ms * 1e-3) / 1e9,
+            )
+        )
+    return results
+
+
+_STARTUP_SNIPPET = """
+import time
+t0 = time.perf_counter()
+import bpcli
+from bpcli.app.bench import _mlp_bpcli
+import numpy as np
+t1 = time.perf_counter()
+step, _, _ = _mlp_bpcli(128, np.random.default_rng(0))
+step()
+print(t1 - t0, time.perf_counter() - t0)
+"""
+
+
+def startup() -> StartupResult:
+    """Cold and warm start of ``import bpcli`` + one MLP step, each in a fresh process."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        runs = []
+        for _ in range(2):
+            out = subprocess.run(
+                [sys.executable, "-c", _STARTUP_SNIPPET], env=env, capture_output=True, text=True,
+                check=True,
+            )  # fmt: skip
+            runs.append([float(v) for v in out.stdout.split()])
+    return StartupResult(cold_s=runs[0][1], warm_s=runs[1][1], import_s=runs[1][0])

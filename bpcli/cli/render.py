@@ -1,0 +1,42 @@
+"""All Rich rendering of the CLI lives here; commands hand it plain dataclasses."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+
+def console() -> Console:
+    return Console(highlight=False)
+
+
+def _fmt(v, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def bench_results(results, startup=None, as_json: bool = False) -> None:
+    if as_json:
+        for r in results:
+            print(json.dumps(r.to_dict()))
+        if startup is not None:
+            print(json.dumps({"workload": "startup", **vars(startup)}))
+        return
+    table = Table(title="Training step, median (bpcli vs PyTorch, same process)")
+    for col in ("workload", "bpcli ms", "torch ms", "ratio", "fwd ms", "bwd/fwd", "GFLOP/s"):
+        table.add_column(col, justify="right" if col != "workload" else "left")
+    for r in results:
+        ratio = _fmt(r.ratio, ".2f") + ("x" if r.ratio is not None else "")
+        table.add_row(
+            r.workload, _fmt(r.bpcli_ms, ".3f"), _fmt(r.torch_ms, ".3f"), ratio,
+            _fmt(r.bpcli_forward_ms, ".3f"), _fmt(r.backward_over_forward, ".2f"),
+            _fmt(r.gflops, ".1f"),
+        )  # fmt: skip
+    out = console()
+    out.print(table)
+    if startup is not None:
+        out.print(
+            f"start-up (import + first MLP step, fresh process): cold cache {startup.cold_s:.2f} s, "
+            f"warm cache {startup.warm_s:.2f} s; import bpcli {startup.import_s:.2f} s"
+        )
