@@ -1,8 +1,10 @@
-"""Elementwise activation kernels that numpy cannot do in one pass (it has no erf at all).
+"""erf and the exact (erf) GELU, which numpy cannot compute at all.
 
 Every kernel takes 1-d contiguous float32/float64 arrays of equal length and returns a new
-array of the input's dtype; the engine flattens n-d arrays before the call. Arithmetic runs in
-float64 and is rounded once on store, so float32 results are as close as the dtype allows.
+array of the input's dtype; the engine flattens n-d arrays before the call. float64 uses libm's
+erf; float32 uses a rational approximation (|error| < 4e-7) that LLVM vectorises, which a
+libm call inside the loop would prevent (about 20x faster on AVX2). For the same reason the
+backward takes exp(-x^2 / 2) from numpy (vectorised) rather than calling exp in the loop.
 """
 
 from __future__ import annotations
@@ -13,68 +15,68 @@ import numpy as np
 
 from bpcli.kernels._jit import kernel
 
-# NOTE: literals inside the kernels, not module globals: Numba's cache does not see globals.
+# NOTE: np.divide, not '/': Numba's Python error model checks every '/' for a zero divisor,
+# which stops the loop from vectorising (and would raise instead of giving inf).
+
+
+@kernel
+def erf32(v):
+    """v: float32 scalar -> erf(v) float32 (the rational fit of Eigen/XLA on [-4, 4])"""
+    x = min(max(v, np.float32(-4.0)), np.float32(4.0))
+    x2 = x * x
+    p = x2 * np.float32(-2.72614225801306e-10) + np.float32(2.77068142495902e-08)
+    p = x2 * p + np.float32(-2.10102402082508e-06)
+    p = x2 * p + np.float32(-5.69250639462346e-05)
+    p = x2 * p + np.float32(-7.34990630326855e-04)
+    p = x2 * p + np.float32(-2.95459980854025e-03)
+    p = x2 * p + np.float32(-1.60960333262415e-02)
+    q = x2 * np.float32(-1.45660718464996e-05) + np.float32(-2.13374055278905e-04)
+    q = x2 * q + np.float32(-1.68282697438203e-03)
+    q = x2 * q + np.float32(-7.37332916720468e-03)
+    q = x2 * q + np.float32(-1.42647390514189e-02)
+    return np.divide(x * p, q)
 
 
 @kernel
 def erf_fwd(x):
-    """x: (n,) float -> erf(x): (n,) same dtype"""
+    """x: (n,) float32/float64 -> erf(x): (n,) same dtype"""
     y = np.empty_like(x)
-    for i in range(x.shape[0]):
-        y[i] = math.erf(x[i])
+    if x.itemsize == 4:
+        for i in range(x.shape[0]):
+            y[i] = erf32(x[i])
+    else:
+        for i in range(x.shape[0]):
+            y[i] = math.erf(x[i])
     return y
-
-
-@kernel
-def erf_bwd(x, g):
-    """x, g: (n,) float -> g * 2/sqrt(pi) * exp(-x^2): (n,) same dtype"""
-    dx = np.empty_like(x)
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        dx[i] = g[i] * 1.1283791670955126 * math.exp(-v * v)
-    return dx
 
 
 @kernel
 def gelu_fwd(x):
-    """x: (n,) float -> x * Phi(x) (exact, erf form): (n,) same dtype"""
+    """x: (n,) float32/float64 -> x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2: (n,) same dtype"""
     y = np.empty_like(x)
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        y[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
+    if x.itemsize == 4:
+        for i in range(x.shape[0]):
+            v = x[i]
+            y[i] = np.float32(0.5) * v * (np.float32(1.0) + erf32(v * np.float32(0.70710677)))
+    else:
+        for i in range(x.shape[0]):
+            v = x[i]
+            y[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
     return y
 
 
 @kernel
-def gelu_bwd(x, g):
-    """x, g: (n,) float -> g * (Phi(x) + x * phi(x)) (exact GELU VJP): (n,) same dtype"""
+def gelu_bwd(x, e, g):
+    """x, e = exp(-x^2 / 2), g: (n,) float -> g (Phi(x) + x phi(x)), the exact GELU VJP"""
     dx = np.empty_like(x)
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        cdf = 0.5 * (1.0 + math.erf(v * 0.7071067811865476))
-        pdf = 0.3989422804014327 * math.exp(-0.5 * v * v)
-        dx[i] = g[i] * (cdf + v * pdf)
-    return dx
-
-
-@kernel
-def gelu_tanh_fwd(x):
-    """x: (n,) float -> 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): (n,) same dtype"""
-    y = np.empty_like(x)
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        t = math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))
-        y[i] = 0.5 * v * (1.0 + t)
-    return y
-
-
-@kernel
-def gelu_tanh_bwd(x, g):
-    """x, g: (n,) float -> VJP of the tanh-approximate GELU: (n,) same dtype"""
-    dx = np.empty_like(x)
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        t = math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))
-        dinner = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * v * v)
-        dx[i] = g[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * dinner)
+    if x.itemsize == 4:
+        for i in range(x.shape[0]):
+            v = x[i]
+            cdf = np.float32(0.5) * (np.float32(1.0) + erf32(v * np.float32(0.70710677)))
+            dx[i] = g[i] * (cdf + v * np.float32(0.39894228) * e[i])
+    else:
+        for i in range(x.shape[0]):
+            v = x[i]
+            cdf = 0.5 * (1.0 + math.erf(v * 0.7071067811865476))
+            dx[i] = g[i] * (cdf + v * 0.3989422804014327 * e[i])
     return dx

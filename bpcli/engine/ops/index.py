@@ -1,3 +1,191 @@
-"""(being written)"""
+"""Indexing: ``x[index]`` (numpy basic and advanced indexing), gather and index_select.
 
-__all__: list[str] = []
+Index arrays are inputs of the op (constant tensors), not attributes, so the exporter can
+write them as initializers. Repeated integer indices accumulate in the backward.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from bpcli.engine.convert import const, lift
+from bpcli.engine.op import Op
+from bpcli.engine.ops.shape import norm_axis
+from bpcli.engine.tensor import Tensor
+from bpcli.errors import BpcliError
+
+__all__ = ["getitem", "gather", "index_select"]
+
+
+def _build(spec, arrays) -> tuple:
+    """The numpy index described by ``spec`` (plain values) and the index ``arrays``."""
+    out, it = [], iter(arrays)
+    for item in spec:
+        kind = item[0]
+        if kind == "int":
+            out.append(item[1])
+        elif kind == "slice":
+            out.append(slice(*item[1:]))
+        elif kind == "new":
+            out.append(None)
+        elif kind == "ellipsis":
+            out.append(Ellipsis)
+        else:
+            out.append(next(it))
+    return tuple(out)
+
+
+class GetItem(Op):
+    """y = x[index]; dx = zeros(x.shape) with g added at index (repeats accumulate)"""
+
+    # NOTE: no single ONNX op; the exporter decomposes it into Slice/Gather/Squeeze/Unsqueeze.
+    name, onnx, saves_inputs = "getitem", None, False
+
+    def forward(self, x, *arrays, index):
+        self.in_shape = x.shape
+        self.idx = _build(index, arrays)
+        # repeated integer indices are possible only with an integer array of 2+ elements
+        self.accumulate = any(a.dtype.kind != "b" and a.size > 1 for a in arrays)
+        try:
+            y = x[self.idx]
+        except IndexError as e:
+            raise BpcliError(f"{e} (indexing a tensor of shape {x.shape})", "getitem") from None
+        return y if isinstance(y, np.ndarray) else np.asarray(y)
+
+    def backward(self, g):
+        dx = np.zeros(self.in_shape, g.dtype)
+        if self.accumulate:
+            np.add.at(dx, self.idx, g)
+        else:
+            dx[self.idx] = g
+        return (dx,) + (None,) * (len(self.parents) - 1)
+
+
+class Gather(Op):
+    """y[..i..] = x[..index[..i..]..] along axis (torch.gather); dx = scatter-add of g"""
+
+    name, onnx, saves_inputs = "gather", "GatherElements", False
+
+    def forward(self, x, index, axis):
+        self.in_shape = x.shape
+        self.index = index
+        part = tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(index.shape))
+        return np.take_along_axis(x[part], index, axis=axis)
+
+    def backward(self, g):
+        dx = np.zeros(self.in_shape, g.dtype)
+        index, axis = self.index, self.attrs["axis"]
+        strides = [int(np.prod(self.in_shape[d + 1 :])) for d in range(len(self.in_shape))]
+        lin = index * strides[axis]
+        for d, n in enumerate(index.shape):
+            if d != axis and n > 1:
+                shape = [1] * index.ndim
+                shape[d] = n
+                lin = lin + (np.arange(n) * strides[d]).reshape(shape)
+        # NOTE: 1-D np.add.at has a fast path in numpy >= 2; the flat index makes it 1-D.
+        np.add.at(dx.reshape(-1), lin.reshape(-1), g.reshape(-1))
+        return dx, None
+
+
+class IndexSelect(Op):
+    """y = take(x, index, axis); dx = zeros(x.shape) with g added at index along axis"""
+
+    name, onnx, saves_inputs = "index_select", "Gather", False
+
+    def forward(self, x, index, axis):
+        self.in_shape = x.shape
+        self.index = index
+        return np.take(x, index, axis=axis)
+
+    def backward(self, g):
+        axis, k = self.attrs["axis"], self.index.ndim
+        dx = np.zeros(self.in_shape, g.dtype)
+        perm = list(range(axis, axis + k)) + list(range(axis)) + list(range(axis + k, g.ndim))
+        np.add.at(np.moveaxis(dx, axis, 0), self.index, g.transpose(perm))
+        return dx, None
+
+
+# -- functional API -------------------------------------------------------------------------
+
+
+def _as_int(v, what: str):
+    if v is None:
+        return None
+    try:
+        return operator.index(v.item() if isinstance(v, Tensor | np.ndarray) else v)
+    except TypeError:
+        raise BpcliError(f"{what} must be an int or None, got {v!r}", "getitem") from None
+
+
+def _parse(index) -> tuple[tuple, list[Tensor]]:
+    """Split an index into plain-value ``spec`` items and constant index-array tensors."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    spec: list[tuple] = []
+    arrays: list[Tensor] = []
+    for it in index:
+        if it is None:
+            spec.append(("new",))
+        elif it is Ellipsis:
+            spec.append(("ellipsis",))
+        elif isinstance(it, slice):
+            spec.append(("slice", *(_as_int(v, "a slice bound") for v in (it.start, it.stop, it.step))))
+        elif isinstance(it, int | np.integer) and not isinstance(it, bool | np.bool_):
+            spec.append(("int", int(it)))
+        else:
+            arr = it.data if isinstance(it, Tensor) else np.asarray(it)
+            if arr.dtype.kind in "iu" and arr.ndim == 0:
+                spec.append(("int", int(arr)))
+                continue
+            if arr.size == 0 and arr.dtype.kind not in "biu":
+                arr = arr.astype(np.intp)
+            if arr.dtype.kind not in "biu":
+                raise BpcliError(f"index of dtype {arr.dtype} (use int or bool indices)", "getitem")
+            spec.append(("array",))
+            arrays.append(const(arr))
+    return tuple(spec), arrays
+
+
+def getitem(x, index) -> Tensor:
+    """``x[index]`` with numpy semantics: ints, slices, None, ..., int arrays and bool masks."""
+    x = lift(x)
+    spec, arrays = _parse(index)
+    return GetItem.apply(x, *arrays, index=spec)
+
+
+def _int_index(index, n: int, opname: str) -> np.ndarray:
+    arr = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if arr.size == 0:
+        arr = arr.astype(np.intp)
+    if arr.dtype.kind not in "iu":
+        raise BpcliError(f"index must be an integer tensor, got {arr.dtype}", opname)
+    if arr.size and (arr.min() < -n or arr.max() >= n):
+        lo, hi = int(arr.min()), int(arr.max())
+        raise BpcliError(f"index values in [{lo}, {hi}] are out of range for size {n}", opname)
+    return np.where(arr < 0, arr + n, arr) if arr.size and arr.min() < 0 else arr
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """torch.gather: ``out[i][j] = x[i][index[i][j]]`` for dim=1; index has x's rank."""
+    x = lift(x)
+    shape = np.shape(index.data if isinstance(index, Tensor) else index)
+    if len(shape) != x.ndim:
+        raise BpcliError(f"index of shape {shape} needs the rank of x {x.shape}", "gather")
+    if x.ndim == 0:
+        raise BpcliError("gather needs a tensor with at least one dim", "gather")
+    axis = norm_axis(dim, x.ndim, "gather")
+    if any(n > m for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis):
+        raise BpcliError(f"index of shape {shape} is larger than x {x.shape} off axis {axis}",
+                         "gather")  # fmt: skip
+    idx = _int_index(index, x.shape[axis], "gather")
+    return Gather.apply(x, const(idx), axis=axis)
+
+
+def index_select(x, dim: int, index) -> Tensor:
+    """torch.index_select (numpy's take along an axis): whole slices picked by ``index``."""
+    x = lift(x)
+    axis = norm_axis(dim, x.ndim, "index_select")
+    idx = _int_index(index, x.shape[axis], "index_select")
+    return IndexSelect.apply(x, const(idx), axis=axis)

@@ -18,7 +18,11 @@ from bpcli.kernels.embedding import embedding_bwd
 from bpcli.kernels.softmax import softmax_rows
 
 __all__ = [
-    "softmax", "log_softmax", "dropout", "embedding", "scaled_dot_product_attention",
+    "dropout",
+    "embedding",
+    "log_softmax",
+    "scaled_dot_product_attention",
+    "softmax",
 ]  # fmt: skip
 
 
@@ -171,7 +175,9 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:  # noqa:
     """
     weight, idx = lift(weight), lift(input)
     if weight.ndim != 2:
-        raise BpcliError(f"weight must be 2-D (num_embeddings, dim), got {weight.shape}", "embedding")
+        raise BpcliError(
+            f"weight must be 2-D (num_embeddings, dim), got {weight.shape}", "embedding"
+        )
     if idx.dtype.kind not in "iu":
         raise BpcliError(f"indices must be integers, got {idx.dtype}", "embedding")
     n = weight.shape[0]

@@ -12,7 +12,9 @@ from bpcli.engine.op import Op
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
-__all__ = ["sum", "mean"]
+__all__ = [
+    "sum", "mean", "var", "max", "min", "amax", "amin", "logsumexp", "norm", "argmax", "argmin",
+]  # fmt: skip
 
 
 def normalize_axes(axis, ndim: int, opname: str) -> tuple[int, ...]:
@@ -22,9 +24,10 @@ def normalize_axes(axis, ndim: int, opname: str) -> tuple[int, ...]:
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     out = []
     for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
+        # NOTE: `ndim or 1`, not max(ndim, 1): this module defines its own max().
+        if not -(ndim or 1) <= a < (ndim or 1):
             raise BpcliError(f"axis {a} is out of range for a tensor with {ndim} dims", opname)
-        out.append(int(a) % max(ndim, 1) if ndim else 0)
+        out.append(int(a) % (ndim or 1) if ndim else 0)
     if len(set(out)) != len(out):
         raise BpcliError(f"repeated axis in {axis}", opname)
     return tuple(sorted(out)) if ndim else ()
