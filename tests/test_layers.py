@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "bpcli"
-RANK = {"kernels": 0, "engine": 1, "functional": 1, "plugins": 2, "builtins": 3, "nn": 3,
+RANK = {"kernels": 0, "engine": 1, "functional": 1, "data": 2, "plugins": 2, "builtins": 3, "nn": 3,
         "optim": 3, "onnx": 4, "app": 5, "cli": 6}  # fmt: skip
 SHARED = {"errors", "__init__", "__main__"}
 

@@ -105,7 +105,7 @@ def run_backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                 slot = p._op.out_grads
                 slot[p._idx] = gi if slot[p._idx] is None else slot[p._idx] + gi
         if retain_graph:
-            node.out_grads = [None] * node.n_outputs
+            node.out_grads = [None] * len(node.out_grads)
         else:
             node.release()
     _accumulate_leaves(leaves)

@@ -33,7 +33,7 @@ class Op:
     name: ClassVar[str] = ""
     onnx: ClassVar[str | None] = None  # ONNX op type this primitive exports to
     differentiable: ClassVar[bool] = True
-    n_outputs: ClassVar[int] = 1
+    n_outputs: ClassVar[int] = 1  # >1: forward returns a tuple (of any length)
     # Ops whose backward reads their inputs: a later in-place change to one is an error.
     saves_inputs: ClassVar[bool] = True
 
@@ -68,13 +68,21 @@ class Op:
         """Run the forward on the inputs' arrays and, if any needs a gradient, record the node."""
         op = cls.__new__(cls)
         op.attrs = attrs
-        arrays = [t.data for t in inputs]
-        out = op.forward(*arrays, **attrs)
-        track = cls.differentiable and grad_mode.enabled and any(t.requires_grad for t in inputs)
-        if cls.n_outputs == 1:
-            return _wrap(out, op, 0, track, inputs)
-        outs = tuple(_wrap(o, op, i, track, inputs) for i, o in enumerate(out))
-        return outs
+        out = op.forward(*[t._data for t in inputs], **attrs)
+        track = cls.differentiable and grad_mode.enabled and any(t._requires_grad for t in inputs)
+        single = cls.n_outputs == 1
+        if track:
+            op.parents = inputs
+            op.needs = tuple(x._requires_grad for x in inputs)
+            op.versions = tuple(x._version for x in inputs)
+            # n_outputs > 1 means "a tuple": its length may vary per call (split)
+            op.out_grads = [None] * (1 if single else len(out))
+            op.out_meta = []
+            op.hooks = op.retained = None
+            op.freed = False
+        if single:
+            return _wrap(out, op, 0, track)
+        return tuple(_wrap(o, op, i, track) for i, o in enumerate(out))
 
     # -- graph bookkeeping used by the backward walk ---------------------------------------
     def release(self) -> None:
@@ -85,23 +93,13 @@ class Op:
         self.out_grads = None
 
 
-def _wrap(arr, op: Op, idx: int, track: bool, inputs) -> Tensor:
+def _wrap(arr, op: Op, idx: int, track: bool) -> Tensor:
     t = Tensor.__new__(Tensor)
-    t._data = arr
-    t.grad = None
-    t._version = 0
-    t._hooks = None
+    t._data, t.grad, t._version, t._hooks = arr, None, 0, None
     if track:
-        if idx == 0:
-            op.parents = inputs
-            op.needs = tuple(x._requires_grad for x in inputs)
-            op.versions = tuple(x._version for x in inputs)
-            op.out_grads = [None] * op.n_outputs
-            op.out_meta = []
-            op.hooks = None
-            op.retained = None
-            op.freed = False
         op.out_meta.append((arr.shape, arr.dtype))
+    # Integer/bool outputs (masks, indices) of a tracked op carry no gradient.
+    if track and arr.dtype.kind in "fc":
         t._op, t._idx, t._requires_grad = op, idx, True
     else:
         t._op, t._idx, t._requires_grad = None, 0, False

@@ -34,7 +34,8 @@ def erf32(v):
     q = x2 * q + np.float32(-1.68282697438203e-03)
     q = x2 * q + np.float32(-7.37332916720468e-03)
     q = x2 * q + np.float32(-1.42647390514189e-02)
-    return np.divide(x * p, q)
+    r = np.divide(x * p, q)
+    return min(max(r, np.float32(-1.0)), np.float32(1.0))  # the fit overshoots 1 by an ulp
 
 
 @kernel

@@ -13,6 +13,81 @@ from bpcli.kernels._jit import kernel
 
 
 @kernel
+def _channel_sum(x, mu, square):
+    """x (N, C, L) C-contiguous, mu (C,) float64 -> float64 (C,) sum of (x - mu) or (x - mu)^2
+    over N and L."""
+    n, c, length = x.shape
+    acc = np.zeros(c)
+    if length == 1:  # (N, C): vectorise across channels instead of a length-1 inner loop
+        x2 = x.reshape(n, c)
+        for i in range(n):
+            for j in range(c):
+                d = x2[i, j] - mu[j]
+                acc[j] += d * d if square else d
+        return acc
+    for i in range(n):
+        for j in range(c):
+            s = 0.0
+            mj = mu[j]
+            for k in range(length):
+                d = x[i, j, k] - mj
+                s += d * d if square else d
+            acc[j] += s
+    return acc
+
+
+@kernel
+def _channel_gsums(g, x, mu):
+    """g, x (N, C, L) C-contiguous, mu (C,) -> float64 (C,) sums of g and of g * (x - mu)."""
+    n, c, length = x.shape
+    sg = np.zeros(c)
+    sgx = np.zeros(c)
+    if length == 1:
+        x2, g2 = x.reshape(n, c), g.reshape(n, c)
+        for i in range(n):
+            for j in range(c):
+                gv = g2[i, j]
+                sg[j] += gv
+                sgx[j] += gv * (x2[i, j] - mu[j])
+        return sg, sgx
+    for i in range(n):
+        for j in range(c):
+            mj = mu[j]
+            s1 = 0.0
+            s2 = 0.0
+            for k in range(length):
+                gv = g[i, j, k]
+                s1 += gv
+                s2 += gv * (x[i, j, k] - mj)
+            sg[j] += s1
+            sgx[j] += s2
+    return sg, sgx
+
+
+@kernel
+def _channel_axpb(x, g, p, q, r, mu):
+    """x, g (N, C, L) C-contiguous; p, q, r, mu (C,) -> p g + q (x - mu) + r per channel, like x
+    (g may be x itself when p is 0)."""
+    n, c, length = x.shape
+    out = np.empty_like(x)
+    if length == 1:
+        x2, g2, o2 = x.reshape(n, c), g.reshape(n, c), out.reshape(n, c)
+        for i in range(n):
+            for j in range(c):
+                o2[i, j] = p[j] * g2[i, j] + q[j] * (x2[i, j] - mu[j]) + r[j]
+        return out
+    for i in range(n):
+        for j in range(c):
+            pj = p[j]
+            qj = q[j]
+            rj = r[j]
+            mj = mu[j]
+            for k in range(length):
+                out[i, j, k] = pj * g[i, j, k] + qj * (x[i, j, k] - mj) + rj
+    return out
+
+
+@kernel
 def batchnorm_fwd(x, gamma, beta, mean, var, eps, training):
     """x (N, C, L) C-contiguous; gamma, beta, mean, var (C,) of x's dtype -> y like x, mean (C,),
     biased var (C,), invstd (C,); training: batch statistics, else the given mean/var."""
@@ -22,46 +97,22 @@ def batchnorm_fwd(x, gamma, beta, mean, var, eps, training):
     inv = np.empty(c, x.dtype)
     if training:
         cnt = n * length
-        acc = np.zeros(c)
-        for i in range(n):
-            for j in range(c):
-                s = 0.0
-                for k in range(length):
-                    s += x[i, j, k]
-                acc[j] += s
-        mu = acc / cnt
-        acc[:] = 0.0
-        for i in range(n):
-            for j in range(c):
-                s = 0.0
-                mj = mu[j]
-                for k in range(length):
-                    d = x[i, j, k] - mj
-                    s += d * d
-                acc[j] += s
+        mu = _channel_sum(x, np.zeros(c), False) / cnt
+        var_b = _channel_sum(x, mu, True) / cnt
         for j in range(c):
             m[j] = mu[j]
-            v[j] = acc[j] / cnt
-            inv[j] = 1.0 / np.sqrt(acc[j] / cnt + eps)
+            v[j] = var_b[j]
+            inv[j] = 1.0 / np.sqrt(var_b[j] + eps)
     else:
         for j in range(c):
             m[j] = mean[j]
             v[j] = var[j]
             inv[j] = 1.0 / np.sqrt(np.float64(var[j]) + eps)
+    zero = np.zeros(c, x.dtype)
     scale = np.empty(c, x.dtype)
-    shift = np.empty(c, x.dtype)
     for j in range(c):
-        sc = np.float64(gamma[j]) * inv[j]
-        scale[j] = sc
-        shift[j] = beta[j] - np.float64(m[j]) * sc
-    y = np.empty_like(x)
-    for i in range(n):
-        for j in range(c):
-            a = scale[j]
-            b = shift[j]
-            for k in range(length):
-                y[i, j, k] = x[i, j, k] * a + b
-    return y, m, v, inv
+        scale[j] = np.float64(gamma[j]) * inv[j]
+    return _channel_axpb(x, x, zero, scale, beta, m), m, v, inv
 
 
 @kernel
@@ -69,22 +120,10 @@ def batchnorm_bwd(g, x, mean, invstd, gamma, training):
     """g, x (N, C, L) C-contiguous; mean, invstd, gamma (C,) -> dx like x, dgamma (C,),
     dbeta (C,); training: x's batch statistics are differentiated too, else they are constants."""
     n, c, length = x.shape
-    sg = np.zeros(c)
-    sgx = np.zeros(c)
-    for i in range(n):
-        for j in range(c):
-            mj = mean[j]
-            s1 = 0.0
-            s2 = 0.0
-            for k in range(length):
-                gv = g[i, j, k]
-                s1 += gv
-                s2 += gv * (x[i, j, k] - mj)
-            sg[j] += s1
-            sgx[j] += s2
+    sg, sgx = _channel_gsums(g, x, mean.astype(np.float64))
     dgamma = np.empty(c, x.dtype)
     dbeta = np.empty(c, x.dtype)
-    p = np.empty(c, x.dtype)  # dx = p * g - q * (x - mean) - r
+    p = np.empty(c, x.dtype)  # dx = p g + q (x - mean) + r
     q = np.empty(c, x.dtype)
     r = np.empty(c, x.dtype)
     cnt = n * length
@@ -95,21 +134,12 @@ def batchnorm_bwd(g, x, mean, invstd, gamma, training):
         a = np.float64(gamma[j]) * iv
         p[j] = a
         if training:
-            q[j] = a * sgx[j] * iv * iv / cnt
-            r[j] = a * sg[j] / cnt
+            q[j] = -a * sgx[j] * iv * iv / cnt
+            r[j] = -a * sg[j] / cnt
         else:
             q[j] = 0.0
             r[j] = 0.0
-    dx = np.empty_like(x)
-    for i in range(n):
-        for j in range(c):
-            pj = p[j]
-            qj = q[j]
-            rj = r[j]
-            mj = mean[j]
-            for k in range(length):
-                dx[i, j, k] = pj * g[i, j, k] - qj * (x[i, j, k] - mj) - rj
-    return dx, dgamma, dbeta
+    return _channel_axpb(x, g, p, q, r, mean), dgamma, dbeta
 
 
 @kernel

@@ -1,7 +1,8 @@
 """Fused LSTM and GRU cell nonlinearities and state updates, forward and backward.
 
-The matrix products stay in numpy (BLAS); these kernels do the per-element gate maths in one
-pass, so a cell step makes no temporaries besides its outputs and the saved activations.
+The matrix products stay in numpy (BLAS), and so do tanh (and sigmoid as (1 + tanh(x/2)) / 2):
+numpy's SIMD tanh is ~20x faster than the scalar libm calls Numba makes without SVML. These
+kernels do the rest of the per-element gate maths and state update in one pass each.
 PyTorch's gate order: LSTM (i, f, g, o), GRU (r, z, n).
 """
 
@@ -13,32 +14,25 @@ from bpcli.kernels._jit import kernel
 
 
 @kernel
-def lstm_cell_fwd(gates, c):
-    """gates (N, 4H) pre-activations, c (N, H), C-contiguous, one dtype -> h (N, H), c' (N, H),
-    act (N, 4H) activated gates, tanh(c') (N, H)."""
-    n, h4 = gates.shape
+def lstm_cell_fwd(t, c):
+    """t (N, 4H) = tanh of the pre-activations halved for the sigmoid gates i, f, o, c (N, H),
+    C-contiguous, one dtype -> act (N, 4H) activated gates i, f, g, o, c' = f c + i g (N, H)."""
+    n, h4 = t.shape
     hd = h4 // 4
-    one = gates.dtype.type(1.0)
-    h = np.empty_like(c)
+    half = t.dtype.type(0.5)
+    act = np.empty_like(t)
     c2 = np.empty_like(c)
-    tc = np.empty_like(c)
-    act = np.empty_like(gates)
     for b in range(n):
         for k in range(hd):
-            i = one / (one + np.exp(-gates[b, k]))
-            f = one / (one + np.exp(-gates[b, hd + k]))
-            g = np.tanh(gates[b, 2 * hd + k])
-            o = one / (one + np.exp(-gates[b, 3 * hd + k]))
-            cn = f * c[b, k] + i * g
-            t = np.tanh(cn)
+            i = half + half * t[b, k]
+            f = half + half * t[b, hd + k]
+            g = t[b, 2 * hd + k]
             act[b, k] = i
             act[b, hd + k] = f
             act[b, 2 * hd + k] = g
-            act[b, 3 * hd + k] = o
-            c2[b, k] = cn
-            tc[b, k] = t
-            h[b, k] = o * t
-    return h, c2, act, tc
+            act[b, 3 * hd + k] = half + half * t[b, 3 * hd + k]
+            c2[b, k] = f * c[b, k] + i * g
+    return act, c2
 
 
 @kernel
@@ -68,24 +62,21 @@ def lstm_cell_bwd(dh, dc, act, c, tc):
 
 
 @kernel
-def gru_cell_fwd(gi, gh, h):
-    """gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh (N, 3H), h (N, H), C-contiguous, one dtype ->
-    h' (N, H), act (N, 3H) holding r, z, n."""
+def gru_cell_fwd(trz, gi, gh):
+    """trz (N, 2H) = tanh((gi + gh)[:, :2H] / 2); gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh
+    (N, 3H), C-contiguous, one dtype -> act (N, 3H) holding r, z and the pre-tanh n input
+    gi_n + r gh_n."""
     n, h3 = gi.shape
     hd = h3 // 3
-    one = gi.dtype.type(1.0)
-    h2 = np.empty_like(h)
+    half = gi.dtype.type(0.5)
     act = np.empty_like(gi)
     for b in range(n):
         for k in range(hd):
-            r = one / (one + np.exp(-(gi[b, k] + gh[b, k])))
-            z = one / (one + np.exp(-(gi[b, hd + k] + gh[b, hd + k])))
-            nn = np.tanh(gi[b, 2 * hd + k] + r * gh[b, 2 * hd + k])
+            r = half + half * trz[b, k]
             act[b, k] = r
-            act[b, hd + k] = z
-            act[b, 2 * hd + k] = nn
-            h2[b, k] = (one - z) * nn + z * h[b, k]
-    return h2, act
+            act[b, hd + k] = half + half * trz[b, hd + k]
+            act[b, 2 * hd + k] = gi[b, 2 * hd + k] + r * gh[b, 2 * hd + k]
+    return act
 
 
 @kernel

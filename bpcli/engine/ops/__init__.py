@@ -5,6 +5,7 @@ from bpcli.engine.ops import (  # noqa: F401 - imported to register the ops
     conv,
     elementwise,
     index,
+    join,
     linalg,
     loss,
     nn,
@@ -16,5 +17,5 @@ from bpcli.engine.ops import (  # noqa: F401 - imported to register the ops
 )
 
 FAMILIES = (
-    elementwise, activation, reduce, shape, index, linalg, nn, loss, norm, conv, pool, rnn,
+    elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
 )  # fmt: skip

@@ -18,8 +18,17 @@ from bpcli.errors import BpcliError
 from bpcli.kernels import activation as K
 
 __all__ = [
-    "leaky_relu", "elu", "selu", "gelu", "silu", "softplus", "clip", "clamp", "hardtanh",
-    "relu6", "erf",
+    "clamp",
+    "clip",
+    "elu",
+    "erf",
+    "gelu",
+    "hardtanh",
+    "leaky_relu",
+    "relu6",
+    "selu",
+    "silu",
+    "softplus",
 ]  # fmt: skip
 
 SELU_ALPHA = 1.6732632423543772848170429916717

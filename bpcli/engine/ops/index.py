@@ -12,11 +12,15 @@ import numpy as np
 
 from bpcli.engine.convert import const, lift
 from bpcli.engine.op import Op
-from bpcli.engine.ops.shape import norm_axis
+from bpcli.engine.ops._axis import norm_axis
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
-__all__ = ["getitem", "gather", "index_select"]
+__all__ = ["gather", "getitem", "index_select"]
+
+
+class IndexOutOfRangeError(BpcliError, IndexError):
+    """An index past the end: an IndexError too, so ``for row in x`` stops at the end."""
 
 
 def _build(spec, arrays) -> tuple:
@@ -51,7 +55,9 @@ class GetItem(Op):
         try:
             y = x[self.idx]
         except IndexError as e:
-            raise BpcliError(f"{e} (indexing a tensor of shape {x.shape})", "getitem") from None
+            raise IndexOutOfRangeError(
+                f"{e} (indexing a tensor of shape {x.shape})", "getitem"
+            ) from None
         return y if isinstance(y, np.ndarray) else np.asarray(y)
 
     def backward(self, g):
@@ -131,7 +137,9 @@ def _parse(index) -> tuple[tuple, list[Tensor]]:
         elif it is Ellipsis:
             spec.append(("ellipsis",))
         elif isinstance(it, slice):
-            spec.append(("slice", *(_as_int(v, "a slice bound") for v in (it.start, it.stop, it.step))))
+            spec.append(
+                ("slice", *(_as_int(v, "a slice bound") for v in (it.start, it.stop, it.step)))
+            )
         elif isinstance(it, int | np.integer) and not isinstance(it, bool | np.bool_):
             spec.append(("int", int(it)))
         else:
@@ -176,9 +184,10 @@ def gather(x, dim: int, index) -> Tensor:
     if x.ndim == 0:
         raise BpcliError("gather needs a tensor with at least one dim", "gather")
     axis = norm_axis(dim, x.ndim, "gather")
-    if any(n > m for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis):
-        raise BpcliError(f"index of shape {shape} is larger than x {x.shape} off axis {axis}",
-                         "gather")  # fmt: skip
+    if any(n > m for d, (n, m) in enumerate(zip(shape, x.shape, strict=False)) if d != axis):
+        raise BpcliError(
+            f"index of shape {shape} is larger than x {x.shape} off axis {axis}", "gather"
+        )
     idx = _int_index(index, x.shape[axis], "gather")
     return Gather.apply(x, const(idx), axis=axis)
 

@@ -15,7 +15,7 @@ from bpcli.engine.op import Op, same_float
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
-__all__ = ["matmul", "linear"]
+__all__ = ["linear", "matmul"]
 
 
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -23,7 +23,7 @@ def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.ndim <= 2:
         return a @ b
     rows = math.prod(a.shape[:-1])
-    return (a.reshape(rows, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+    return (a.reshape(rows, a.shape[-1]) @ b).reshape((*a.shape[:-1], b.shape[1]))
 
 
 class MatMul(Op):
@@ -76,11 +76,11 @@ class Linear(Op):
         y = self.x2 @ w.T
         if b:
             y += same_float(self.name, y, b[0])[1]
-        return y.reshape(x.shape[:-1] + (w.shape[0],))
+        return y.reshape((*x.shape[:-1], w.shape[0]))
 
     def backward(self, g):
         g2 = g.reshape(self.x2.shape[0], self.w.shape[0])
-        dx = (g2 @ self.w).reshape(g.shape[:-1] + (self.w.shape[1],)) if self.needs[0] else None
+        dx = (g2 @ self.w).reshape((*g.shape[:-1], self.w.shape[1])) if self.needs[0] else None
         dw = g2.T @ self.x2 if self.needs[1] else None
         if len(self.needs) == 2:
             return dx, dw
@@ -111,8 +111,11 @@ def linear(x, weight, bias=None) -> Tensor:
     """``x @ weight.T + bias`` (torch.nn.functional.linear); weight is (out, in)."""
     x, weight = pair(x, weight)
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise BpcliError(f"input {x.shape} does not fit weight {weight.shape} "
-                         "(weight is (out_features, in_features))", "linear")  # fmt: skip
+        raise BpcliError(
+            f"input {x.shape} does not fit weight {weight.shape} "
+            "(weight is (out_features, in_features))",
+            "linear",
+        )
     if bias is None:
         return Linear.apply(x, weight)
     bias = pair(bias, weight)[0]

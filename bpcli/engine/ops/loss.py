@@ -59,8 +59,10 @@ def _reduce_rows(loss, wt, reduction, target_shape, dtype):
     if reduction == "sum":
         return np.asarray(total, dtype=dtype), dtype.type(1)
     denom = wt.sum(dtype=dtype)
-    with np.errstate(divide="ignore", invalid="ignore"):  # all ignored: nan, as torch
-        return np.asarray(total / denom, dtype=dtype), dtype.type(1) / denom
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # NOTE: every target ignored: the loss is 0/0 = nan and the gradient 0, as torch's.
+        factor = dtype.type(1) / denom if denom != 0 else dtype.type(0)
+        return np.asarray(total / denom, dtype=dtype), factor
 
 
 def _grad_rows(d, g, factor):

@@ -9,11 +9,23 @@ import numpy as np
 
 from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
+from bpcli.engine.ops.elementwise import abs as abs_
+from bpcli.engine.ops.elementwise import astype, ne
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
 __all__ = [
-    "sum", "mean", "var", "max", "min", "amax", "amin", "logsumexp", "norm", "argmax", "argmin",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "logsumexp",
+    "max",
+    "mean",
+    "min",
+    "norm",
+    "sum",
+    "var",
 ]  # fmt: skip
 
 
@@ -81,7 +93,7 @@ class Mean(Op):
 
     def backward(self, g):
         a = self.attrs
-        g = expand_back(g, self.shape, a["axes"], a["keepdims"]) / g.dtype.type(max(self.n, 1))
+        g = expand_back(g, self.shape, a["axes"], a["keepdims"]) / g.dtype.type(self.n or 1)
         return np.broadcast_to(g, self.shape)
 
 
@@ -95,3 +107,260 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     x = lift(x)
     axis, keepdims = axis_args(axis, keepdims, dim, keepdim)
     return Mean.apply(x, axes=normalize_axes(axis, x.ndim, "mean"), keepdims=keepdims)
+
+
+def _reduced_shape(shape, axes, keepdims) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _count(shape, axes) -> int:
+    return int(np.prod([shape[a] for a in axes])) if axes else 1
+
+
+def _not_empty(x: np.ndarray, axes, opname: str) -> None:
+    if any(x.shape[a] == 0 for a in axes):
+        raise BpcliError(f"cannot reduce an empty axis of shape {x.shape} (axes {axes})", opname)
+
+
+class Var(Op):
+    """y = sum((x - mean)^2) / (n - c); dx = g 2 (x - mean) / (n - c)"""
+
+    name, onnx, saves_inputs = "var", None, False  # exported as a composition
+
+    def forward(self, x, axes, keepdims, correction):
+        t = x.dtype.type
+        # NOTE: n - c <= 0 gives inf/nan as in torch and numpy (no error, no warning).
+        self.denom = t(_count(x.shape, axes) - correction)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.d = x - np.mean(x, axis=axes, keepdims=True)
+            return np.sum(self.d * self.d, axis=axes, keepdims=keepdims) / self.denom
+
+    def backward(self, g):
+        a = self.attrs
+        g = expand_back(g, self.d.shape, a["axes"], a["keepdims"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.d * (g * (2 / self.denom))
+
+
+class _Extreme(Op):
+    saves_inputs = False
+    fn = None
+
+    def forward(self, x, axes, keepdims):
+        _not_empty(x, axes, self.name)
+        self.x = x
+        self.y = type(self).fn(x, axis=axes, keepdims=True)
+        return self.y if keepdims else self.y.reshape(_reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        a = self.attrs
+        g = expand_back(g, self.x.shape, a["axes"], a["keepdims"])
+        hit = self.x == self.y
+        ties = np.sum(hit, axis=a["axes"], keepdims=True, dtype=g.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):  # ties == 0 only where y is nan
+            return np.where(hit, g / ties, g.dtype.type(0))
+
+
+class Max(_Extreme):
+    """y = max(x, axes); dx = g at the maxima, split evenly among ties (as torch.amax)"""
+
+    name, onnx, fn = "max", "ReduceMax", np.amax
+
+
+class Min(_Extreme):
+    """y = min(x, axes); dx = g at the minima, split evenly among ties (as torch.amin)"""
+
+    name, onnx, fn = "min", "ReduceMin", np.amin
+
+
+class LogSumExp(Op):
+    """y = m + log(sum(exp(x - m))), m = max(x); dx = g exp(x - y)"""
+
+    name, onnx, saves_inputs = "logsumexp", "ReduceLogSumExp", False
+
+    def forward(self, x, axes, keepdims):
+        m = np.amax(x, axis=axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isinf(m), x.dtype.type(0), m)  # all -inf (or empty): -inf, not nan
+        self.e = np.exp(x - m)
+        self.s = np.sum(self.e, axis=axes, keepdims=True)
+        with np.errstate(divide="ignore"):
+            y = np.log(self.s) + m
+        return y if keepdims else y.reshape(_reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        a = self.attrs
+        g = expand_back(g, self.e.shape, a["axes"], a["keepdims"])
+        with np.errstate(divide="ignore", invalid="ignore"):  # s == 0: empty or all -inf
+            return self.e * (g / self.s)
+
+
+class L2Norm(Op):
+    """y = sqrt(sum(x^2)); dx = g x / y, 0 where y == 0 (as torch)"""
+
+    name, onnx = "l2norm", "ReduceL2"
+
+    def forward(self, x, axes, keepdims):
+        self.x = x
+        self.y = np.sqrt(np.sum(x * x, axis=axes, keepdims=True))
+        return self.y if keepdims else self.y.reshape(_reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        a = self.attrs
+        g = expand_back(g, self.x.shape, a["axes"], a["keepdims"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(self.y == 0, g.dtype.type(0), g / self.y)
+        return self.x * scale
+
+
+class PNorm(Op):
+    """y = sum(|x|^p)^(1/p); dx = g sign(x) |x|^(p-1) / y^(p-1), 0 where x or y is 0"""
+
+    name, onnx = "pnorm", None  # exported as Pow(ReduceSum(Pow(Abs(x), p)), 1/p)
+
+    def forward(self, x, p, axes, keepdims):
+        t = x.dtype.type
+        self.x = x
+        with np.errstate(divide="ignore", over="ignore"):
+            s = np.sum(np.abs(x) ** t(p), axis=axes, keepdims=True)
+            self.y = s ** t(1 / p)
+        return self.y if keepdims else self.y.reshape(_reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        a = self.attrs
+        x, y, t = self.x, self.y, g.dtype.type
+        g = expand_back(g, x.shape, a["axes"], a["keepdims"])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            grow = np.where(x == 0, t(0), np.sign(x) * np.abs(x) ** t(a["p"] - 1))
+            scale = np.where(y == 0, t(0), g / y ** t(a["p"] - 1))
+        return grow * scale
+
+
+class _Arg(Op):
+    differentiable, saves_inputs = False, False
+    fn = None
+
+    def forward(self, x, axis, keepdims):
+        if x.size == 0:
+            raise BpcliError(f"{self.name} of an empty tensor of shape {x.shape}", self.name)
+        if x.ndim == 0:
+            return np.zeros((), np.int64)
+        out = type(self).fn(x, axis=axis, keepdims=keepdims)
+        return np.asarray(out, dtype=np.int64)
+
+
+class ArgMax(_Arg):
+    """y = index of the first maximum along axis (flat index when axis is None); no gradient"""
+
+    name, onnx, fn = "argmax", "ArgMax", np.argmax
+
+
+class ArgMin(_Arg):
+    """y = index of the first minimum along axis (flat index when axis is None); no gradient"""
+
+    name, onnx, fn = "argmin", "ArgMin", np.argmin
+
+
+# -- functional API of the reductions above ----------------------------------------------------
+
+
+def _need_float(x: Tensor, opname: str) -> None:
+    if x.dtype.kind != "f":
+        raise BpcliError(f"needs a float tensor, got {x.dtype} (cast with .astype())", opname)
+
+
+def _setup(x, axis, keepdims, dim, keepdim, opname):
+    x = lift(x)
+    axis, keepdims = axis_args(axis, keepdims, dim, keepdim)
+    return x, normalize_axes(axis, x.ndim, opname), keepdims
+
+
+def var(x, axis=None, correction=None, keepdims=False, *, ddof=None, unbiased=None, dim=None,
+        keepdim=None) -> Tensor:  # fmt: skip
+    """Variance over ``axis`` with Bessel's ``correction`` (default 1, as torch; numpy's
+    ``ddof=`` and torch's ``unbiased=`` are accepted too)."""
+    given = [(k, v) for k, v in (("correction", correction), ("ddof", ddof),
+                                 ("unbiased", unbiased)) if v is not None]  # fmt: skip
+    if len(given) > 1:
+        raise BpcliError(f"give one of correction=, ddof=, unbiased=, not {given}", "var")
+    c = 1 if not given else (int(given[0][1]) if given[0][0] == "unbiased" else given[0][1])
+    if isinstance(c, bool) or not isinstance(c, int | float | np.integer | np.floating):
+        raise BpcliError(f"correction must be a number, got {c!r}", "var")
+    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "var")
+    _need_float(x, "var")
+    return Var.apply(x, axes=axes, keepdims=keepdims, correction=c.item() if
+                     isinstance(c, np.generic) else c)  # fmt: skip
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    """Largest values over ``axis`` (values only, as ``torch.amax``/``np.max``)."""
+    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "max")
+    return Max.apply(x, axes=axes, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    """Smallest values over ``axis`` (values only, as ``torch.amin``/``np.min``)."""
+    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "min")
+    return Min.apply(x, axes=axes, keepdims=keepdims)
+
+
+amax, amin = max, min
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """log(sum(exp(x))) over ``axis`` without overflow (all axes when None)."""
+    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "logsumexp")
+    _need_float(x, "logsumexp")
+    return LogSumExp.apply(x, axes=axes, keepdims=keepdims)
+
+
+def norm(x, ord=2, axis=None, keepdims=False, *, p=None, dim=None, keepdim=None) -> Tensor:  # noqa: A002
+    """Vector ``ord``-norm over ``axis`` (all elements when None: the Frobenius norm for 2).
+
+    ``ord`` is any non-zero number, ``inf``/``-inf`` or ``'fro'`` (= 2); ``p=`` is torch's
+    name for it. At x = 0 the gradient is 0, as in torch. Matrix norms (``'nuc'``, spectral)
+    are not supported.
+    """
+    order = ord if p is None else p
+    if order == "fro":
+        order = 2
+    if isinstance(order, str | bool) or not isinstance(order, int | float | np.number):
+        raise BpcliError(f"ord must be a number, inf or 'fro', got {order!r}", "norm")
+    order = float(order)
+    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "norm")
+    _need_float(x, "norm")
+    if order == 2:
+        return L2Norm.apply(x, axes=axes, keepdims=keepdims)
+    if order == 1:
+        return Sum.apply(abs_(x), axes=axes, keepdims=keepdims)
+    if order == np.inf:
+        return Max.apply(abs_(x), axes=axes, keepdims=keepdims)
+    if order == -np.inf:
+        return Min.apply(abs_(x), axes=axes, keepdims=keepdims)
+    if order == 0:  # the number of non-zeros: piecewise constant, no gradient
+        return Sum.apply(astype(ne(x, 0), x.dtype), axes=axes, keepdims=keepdims)
+    return PNorm.apply(x, p=order, axes=axes, keepdims=keepdims)
+
+
+def _arg(op, x, axis, keepdims, dim, keepdim):
+    x = lift(x)
+    axis, keepdims = axis_args(axis, keepdims, dim, keepdim)
+    if axis is not None:
+        if not isinstance(axis, int | np.integer):
+            raise BpcliError(f"axis must be one int or None, got {axis!r}", op.name)
+        axis = normalize_axes(axis, x.ndim, op.name)
+        axis = axis[0] if axis else None
+    return op.apply(x, axis=axis, keepdims=keepdims)
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Index (int64) of the first largest value along ``axis``; of the flattened tensor when
+    ``axis`` is None."""
+    return _arg(ArgMax, x, axis, keepdims, dim, keepdim)
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Index (int64) of the first smallest value along ``axis``; of the flattened tensor when
+    ``axis`` is None."""
+    return _arg(ArgMin, x, axis, keepdims, dim, keepdim)

@@ -37,9 +37,15 @@ class LSTMCell(Op):
     def forward(self, x, h, c, w_ih, w_hh, b_ih, b_hh):
         self.x, self.h, self.w_ih, self.w_hh = x, h, w_ih, w_hh
         gates = _gemm_in(x, h, w_ih, w_hh, b_ih, b_hh)
+        hd = gates.shape[1] // 4
+        # sigmoid(v) = (1 + tanh(v / 2)) / 2: one SIMD tanh pass over all four gates.
+        gates[:, : 2 * hd] *= 0.5
+        gates[:, 3 * hd :] *= 0.5
+        np.tanh(gates, out=gates)
         self.c = c = np.ascontiguousarray(c)
-        h2, c2, self.act, self.tc = K.lstm_cell_fwd(gates, c)
-        return h2, c2
+        self.act, c2 = K.lstm_cell_fwd(gates, c)
+        self.tc = np.tanh(c2)
+        return self.act[:, 3 * hd :] * self.tc, c2
 
     def backward(self, dh, dc):
         dgates, dcp = K.lstm_cell_bwd(
@@ -70,9 +76,18 @@ class GRUCell(Op):
         gi += b_ih
         gh = h @ w_hh.T
         gh += b_hh
+        hd = gi.shape[1] // 3
+        trz = gi[:, : 2 * hd] + gh[:, : 2 * hd]
+        trz *= 0.5
+        np.tanh(trz, out=trz)  # sigmoid via SIMD tanh, as in LSTMCell
+        self.act = act = K.gru_cell_fwd(trz, gi, gh)
+        nn, z = act[:, 2 * hd :], act[:, hd : 2 * hd]
+        np.tanh(nn, out=nn)
         self.h = h = np.ascontiguousarray(h)
         self.gh = gh
-        h2, self.act = K.gru_cell_fwd(gi, gh, h)
+        h2 = h - nn  # h' = (1 - z) n + z h = n + z (h - n)
+        h2 *= z
+        h2 += nn
         return h2
 
     def backward(self, g):

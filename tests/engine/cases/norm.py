@@ -68,7 +68,7 @@ def _ln_noaffine_t(x, carrier):
     return TF.layer_norm(x, tuple(carrier.shape))
 
 
-TOL32 = (2e-3, 2e-4)  # float32 normalisation amplifies rounding by 1/std
+TOL32 = (3e-4, 3e-5)  # float32 normalisation amplifies rounding by 1/std
 
 CASES = [
     Case("batch_norm", _bn_bp(True), _bn_torch(True), _nc_star(), gen=_bn_inputs,

@@ -22,7 +22,10 @@ def _cell_shapes(gates: int, n_states: int, bias: bool = True):
 
 def _scaled(shapes, dtype, rng):
     # Weights of std 0.6 keep the gates off saturation, where every gradient is ~0.
-    return [(rng.standard_normal(s) * (1.0 if k < 3 else 0.6)).astype(dtype) for k, s in enumerate(shapes)]
+    return [
+        (rng.standard_normal(s) * (1.0 if k < 3 else 0.6)).astype(dtype)
+        for k, s in enumerate(shapes)
+    ]
 
 
 def _lstm_bp(x, h, c, *w):
