@@ -25,7 +25,7 @@ def _taps(o, stride, pad, k, d, n_in):
 def _maxpool_2x2(x, out, arg, sh, sw):
     # NOTE: the common 2x2 window without padding, with the loop bounds known at compile time:
     # a runtime-sized 2x2 loop measured 5x slower.
-    n, c, h, w = x.shape
+    n, c, _h, w = x.shape
     _, _, oh, ow = out.shape
     for b in range(n):
         for ci in range(c):
@@ -55,7 +55,16 @@ def maxpool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = x.shape
     out = np.empty((n, c, oh, ow), dtype=x.dtype)
     arg = np.empty((n, c, oh, ow), dtype=np.int64)
-    if kh == 2 and kw == 2 and ph == 0 and pw == 0 and dh == 1 and dw == 1 and (oh - 1) * sh + 2 <= h and (ow - 1) * sw + 2 <= w:
+    if (
+        kh == 2
+        and kw == 2
+        and ph == 0
+        and pw == 0
+        and dh == 1
+        and dw == 1
+        and (oh - 1) * sh + 2 <= h
+        and (ow - 1) * sw + 2 <= w
+    ):
         _maxpool_2x2(x, out, arg, sh, sw)
         return out, arg
     cols = np.empty((ow, 3), dtype=np.int64)

@@ -74,7 +74,9 @@ def naive_avgpool(x, kh, kw, sh, sw, ph, pw, oh, ow, cip):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cip", [True, False])
-@pytest.mark.parametrize("geom", [(2, 2, 2, 2, 0, 0, 3, 3), (3, 3, 2, 2, 1, 1, 4, 3), (3, 2, 3, 2, 1, 1, 3, 4)])
+@pytest.mark.parametrize(
+    "geom", [(2, 2, 2, 2, 0, 0, 3, 3), (3, 3, 2, 2, 1, 1, 4, 3), (3, 2, 3, 2, 1, 1, 3, 4)]
+)
 def test_avgpool_fwd_bwd_match_naive(geom, cip, dtype):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 6)).astype(dtype)

@@ -46,7 +46,7 @@ def conv_padding(padding, ks, stride, dilation, opname: str) -> tuple[int, ...]:
             )
         if any(s != 1 for s in stride):
             raise BpcliError(f"padding='same' needs stride 1, got stride={stride}", opname)
-        total = [d * (k - 1) for k, d in zip(ks, dilation)]
+        total = [d * (k - 1) for k, d in zip(ks, dilation, strict=True)]
         # torch puts the odd extra pad at the end (bottom/right)
         return tuple(t // 2 for t in total) + tuple(t - t // 2 for t in total)
     p = ntuple(padding, nd, "padding", opname, low=0)
@@ -56,7 +56,8 @@ def conv_padding(padding, ks, stride, dilation, opname: str) -> tuple[int, ...]:
 def _check_conv(opname, x, w, groups, nd, transposed=False) -> None:
     if x.ndim != nd + 2:
         raise BpcliError(
-            f"input of shape {x.shape} must have {nd + 2} dims (N, C, {'H, W' if nd == 2 else 'L'})",
+            f"input of shape {x.shape} must have {nd + 2} dims "
+            f"(N, C, {'H, W' if nd == 2 else 'L'})",
             opname,
         )
     if w.ndim != nd + 2:
@@ -98,7 +99,7 @@ class Conv2d(Op):
         x, w = same_float(self.name, x, w)
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
         n, c, h, wd = x.shape
-        o, cg, kh, kw = w.shape
+        o, _cg, kh, kw = w.shape
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = stride, dilation, padding
         oh, ow = out_size(h, kh, sh, pt, pb, dh), out_size(wd, kw, sw, pl, pr, dw)
         if oh < 1 or ow < 1:
@@ -258,7 +259,7 @@ def conv_transpose2d(
     dilation = ntuple(dilation, 2, "dilation", opname)
     p = ntuple(padding, 2, "padding", opname, low=0)
     op = ntuple(output_padding, 2, "output_padding", opname, low=0)
-    if any(o >= max(s, d) for o, s, d in zip(op, stride, dilation)):
+    if any(o >= max(s, d) for o, s, d in zip(op, stride, dilation, strict=True)):
         raise BpcliError(
             f"output_padding {op} must be smaller than stride {stride} or dilation {dilation}",
             opname,

@@ -17,12 +17,12 @@ from bpcli.errors import BpcliError
 from bpcli.kernels.pool import avgpool2d_bwd, avgpool2d_fwd, maxpool2d_bwd, maxpool2d_fwd
 
 __all__ = [
-    "max_pool1d",
-    "max_pool2d",
+    "adaptive_avg_pool2d",
     "avg_pool1d",
     "avg_pool2d",
-    "adaptive_avg_pool2d",
     "global_avg_pool2d",
+    "max_pool1d",
+    "max_pool2d",
 ]
 
 
@@ -47,11 +47,11 @@ def _pool_args(opname, x, nd, kernel_size, stride, padding, dilation, ceil_mode)
     )
     pd = ntuple(padding, nd, "padding", opname, low=0)
     dl = ntuple(dilation, nd, "dilation", opname)
-    if any(2 * p > k for p, k in zip(pd, ks)):
+    if any(2 * p > k for p, k in zip(pd, ks, strict=True)):
         raise BpcliError(f"padding {pd} must be at most half the kernel size {ks}", opname)
     out = tuple(
         pool_out_size(n, k, s, p, d, ceil_mode)
-        for n, k, s, p, d in zip(x.shape[2:], ks, st, pd, dl)
+        for n, k, s, p, d in zip(x.shape[2:], ks, st, pd, dl, strict=True)
     )
     if any(o < 1 for o in out):
         raise BpcliError(
@@ -213,7 +213,8 @@ class AdaptiveAvgPool2d(Op):
     name, onnx, saves_inputs = "adaptive_avg_pool2d", None, False
 
     def forward(self, x, *, output_size):
-        self.ph, self.pw = (_bins(n, o, x.dtype) for n, o in zip(x.shape[2:], output_size))
+        sides = zip(x.shape[2:], output_size, strict=True)
+        self.ph, self.pw = (_bins(n, o, x.dtype) for n, o in sides)
         return np.einsum("ih,nchw,jw->ncij", self.ph, x, self.pw, optimize=True)
 
     def backward(self, g):
@@ -243,7 +244,7 @@ def adaptive_avg_pool2d(x, output_size) -> Tensor:
     sizes = (output_size,) * 2 if isinstance(output_size, int | np.integer) else tuple(output_size)
     if len(sizes) != 2:
         raise BpcliError(f"output_size must be an int or a pair, got {output_size!r}", opname)
-    out = tuple(int(n if o is None else o) for o, n in zip(sizes, x.shape[2:]))
+    out = tuple(int(n if o is None else o) for o, n in zip(sizes, x.shape[2:], strict=True))
     if any(o < 1 for o in out):
         raise BpcliError(f"output_size {out} must be positive", opname)
     h, w = x.shape[2:]

@@ -5,7 +5,6 @@ values (no ties), so the gradient is defined and finite differences agree.
 """
 
 import numpy as np
-import torch
 import torch.nn.functional as TF
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -31,7 +30,11 @@ def _distinct_inputs(shapes, dtype, rng):
 
 def _with_cfg(distinct):
     def gen(shapes, dtype, rng):
-        x = _distinct(shapes[0], dtype, rng) if distinct else rng.standard_normal(shapes[0]).astype(dtype)
+        x = (
+            _distinct(shapes[0], dtype, rng)
+            if distinct
+            else rng.standard_normal(shapes[0]).astype(dtype)
+        )
         return [x, np.array(shapes[1], np.int64)]
 
     return gen
@@ -45,19 +48,22 @@ def _out(n, k, s, p, d, ceil):
 
 def _windows_hit_input(n, k, s, p, d, ceil):
     # every window must hold at least one input element (torch's -inf edge case is undefined)
-    return all(any(0 <= o * s - p + t * d < n for t in range(k)) for o in range(_out(n, k, s, p, d, ceil)))
+    return all(
+        any(0 <= o * s - p + t * d < n for t in range(k)) for o in range(_out(n, k, s, p, d, ceil))
+    )
 
 
 @st.composite
 def pool_config(draw, nd=2, dilation=True):
-    """Shape of x and the config (kernel, stride, pad, dilation per axis, ceil, count_include_pad)."""
+    """Shape of x and the config: kernel, stride, pad, dilation (per axis), ceil, count_pad."""
     ks = [draw(st.integers(1, 3)) for _ in range(nd)]
     ss = [draw(st.integers(1, 3)) for _ in range(nd)]
     ps = [draw(st.integers(0, k // 2)) for k in ks]
     ds = [draw(st.integers(1, 2)) if dilation else 1 for _ in range(nd)]
     ceil = draw(st.booleans())
-    sizes = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9)) for k, p, d in zip(ks, ps, ds)]
-    assume(all(_windows_hit_input(*a, ceil) for a in zip(sizes, ks, ss, ps, ds)))
+    lows = [max(1, d * (k - 1) + 1 - 2 * p) for k, p, d in zip(ks, ps, ds, strict=True)]
+    sizes = [draw(st.integers(lo, 9)) for lo in lows]
+    assume(all(_windows_hit_input(*a, ceil) for a in zip(sizes, ks, ss, ps, ds, strict=True)))
     x_shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4)), *sizes)
     return x_shape, (*ks, *ss, *ps, *ds, int(ceil), int(draw(st.booleans())))
 
@@ -80,33 +86,99 @@ def _avg_kw(cfg, nd):
 
 X = fixed((2, 3, 8, 8))
 CASES = [
-    Case("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), X,
-         gen=_distinct_inputs, id="max_pool2d_2x2", **TOL),
-    Case("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
-         lambda x: TF.max_pool2d(x, 3, 2, 1, ceil_mode=True), fixed((1, 2, 7, 6)),
-         gen=_distinct_inputs, id="max_pool2d_ceil", **TOL),
-    Case("max_pool2d", lambda x, c: F.max_pool2d(x, **_max_kw(c, 2)),
-         lambda x, c: TF.max_pool2d(x, **_max_kw(c, 2)), pool_config(2),
-         gen=_with_cfg(True), id="max_pool2d_drawn", **TOL),
-    Case("max_pool1d", lambda x, c: F.max_pool1d(x, **_max_kw(c, 1)),
-         lambda x, c: TF.max_pool1d(x, **_max_kw(c, 1)), pool_config(1),
-         gen=_with_cfg(True), id="max_pool1d_drawn", **TOL),
-    Case("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2), X,
-         id="avg_pool2d_2x2", **TOL),
-    Case("avg_pool2d", lambda x, c: F.avg_pool2d(x, **_avg_kw(c, 2)),
-         lambda x, c: TF.avg_pool2d(x, **_avg_kw(c, 2)), pool_config(2, dilation=False),
-         gen=_with_cfg(False), id="avg_pool2d_drawn", **TOL),
-    Case("avg_pool1d", lambda x, c: F.avg_pool1d(x, **_avg_kw(c, 1)),
-         lambda x, c: TF.avg_pool1d(x, **_avg_kw(c, 1)), pool_config(1, dilation=False),
-         gen=_with_cfg(False), id="avg_pool1d_drawn", **TOL),
-    Case("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 4)),
-         lambda x: TF.adaptive_avg_pool2d(x, (3, 4)), fixed((2, 3, 7, 9)), gen=normal,
-         id="adaptive_avg_pool2d_uneven", **TOL),
-    Case("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, None)),
-         lambda x: TF.adaptive_avg_pool2d(x, (2, None)), fixed((1, 2, 6, 5)),
-         covers=("avg_pool2d",), id="adaptive_avg_pool2d_as_avg_pool", **TOL),
-    Case("global_avg_pool2d", F.global_avg_pool2d, lambda x: x.mean((2, 3), keepdim=True),
-         fixed((2, 3, 4, 5)), **TOL),
-    Case("global_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, 1),
-         lambda x: TF.adaptive_avg_pool2d(x, 1), fixed((2, 3, 4, 5)), id="adaptive_to_global", **TOL),
+    Case(
+        "max_pool2d",
+        lambda x: F.max_pool2d(x, 2),
+        lambda x: TF.max_pool2d(x, 2),
+        X,
+        gen=_distinct_inputs,
+        id="max_pool2d_2x2",
+        **TOL,
+    ),
+    Case(
+        "max_pool2d",
+        lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+        lambda x: TF.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+        fixed((1, 2, 7, 6)),
+        gen=_distinct_inputs,
+        id="max_pool2d_ceil",
+        **TOL,
+    ),
+    Case(
+        "max_pool2d",
+        lambda x, c: F.max_pool2d(x, **_max_kw(c, 2)),
+        lambda x, c: TF.max_pool2d(x, **_max_kw(c, 2)),
+        pool_config(2),
+        gen=_with_cfg(True),
+        id="max_pool2d_drawn",
+        **TOL,
+    ),
+    Case(
+        "max_pool1d",
+        lambda x, c: F.max_pool1d(x, **_max_kw(c, 1)),
+        lambda x, c: TF.max_pool1d(x, **_max_kw(c, 1)),
+        pool_config(1),
+        gen=_with_cfg(True),
+        id="max_pool1d_drawn",
+        **TOL,
+    ),
+    Case(
+        "avg_pool2d",
+        lambda x: F.avg_pool2d(x, 2),
+        lambda x: TF.avg_pool2d(x, 2),
+        X,
+        id="avg_pool2d_2x2",
+        **TOL,
+    ),
+    Case(
+        "avg_pool2d",
+        lambda x, c: F.avg_pool2d(x, **_avg_kw(c, 2)),
+        lambda x, c: TF.avg_pool2d(x, **_avg_kw(c, 2)),
+        pool_config(2, dilation=False),
+        gen=_with_cfg(False),
+        id="avg_pool2d_drawn",
+        **TOL,
+    ),
+    Case(
+        "avg_pool1d",
+        lambda x, c: F.avg_pool1d(x, **_avg_kw(c, 1)),
+        lambda x, c: TF.avg_pool1d(x, **_avg_kw(c, 1)),
+        pool_config(1, dilation=False),
+        gen=_with_cfg(False),
+        id="avg_pool1d_drawn",
+        **TOL,
+    ),
+    Case(
+        "adaptive_avg_pool2d",
+        lambda x: F.adaptive_avg_pool2d(x, (3, 4)),
+        lambda x: TF.adaptive_avg_pool2d(x, (3, 4)),
+        fixed((2, 3, 7, 9)),
+        gen=normal,
+        id="adaptive_avg_pool2d_uneven",
+        **TOL,
+    ),
+    Case(
+        "adaptive_avg_pool2d",
+        lambda x: F.adaptive_avg_pool2d(x, (2, None)),
+        lambda x: TF.adaptive_avg_pool2d(x, (2, None)),
+        fixed((1, 2, 6, 5)),
+        covers=("avg_pool2d",),
+        id="adaptive_avg_pool2d_as_avg_pool",
+        **TOL,
+    ),
+    Case(
+        "global_avg_pool2d",
+        F.global_avg_pool2d,
+        lambda x: x.mean((2, 3), keepdim=True),
+        fixed((2, 3, 4, 5)),
+        **TOL,
+    ),
+    Case(
+        "global_avg_pool2d",
+        lambda x: F.adaptive_avg_pool2d(x, 1),
+        lambda x: TF.adaptive_avg_pool2d(x, 1),
+        fixed((2, 3, 4, 5)),
+        id="adaptive_to_global",
+        **TOL,
+    ),
 ]
