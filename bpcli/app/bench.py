@@ -174,8 +174,20 @@ def _torch_available() -> bool:
     return True
 
 
-def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5) -> list[BenchResult]:
-    """Time every workload (or those in ``only``) in bpcli and, when installed, PyTorch."""
+def _timed(fn, n: int, out: list[float]) -> None:
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+
+
+def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5,
+        blocks: int = 5) -> list[BenchResult]:  # fmt: skip
+    """Time every workload (or those in ``only``) in bpcli and, when installed, PyTorch.
+
+    The ``repeat`` timed steps per engine run in ``blocks`` alternating blocks: alternating
+    step by step would time each engine while the other's idle threads still spin.
+    """
     import bpcli as bp
 
     threads = threads or os.cpu_count() or 1
@@ -185,29 +197,22 @@ def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5
         import torch
 
         torch.set_num_threads(threads)
+    per_block = max(1, repeat // blocks)
     results = []
     for name, (batch, make_bp, make_torch) in WORKLOADS.items():
         if only and name not in only:
             continue
         step, forward, flops = make_bp(batch, np.random.default_rng(0))
         t_step = make_torch(batch, np.random.default_rng(0)) if has_torch else None
-        for _ in range(warmup):
-            step()
-            if t_step:
-                t_step()
         bp_times, t_times, f_times = [], [], []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            step()
-            bp_times.append(time.perf_counter() - t0)
-            if t_step:
-                t0 = time.perf_counter()
-                t_step()
-                t_times.append(time.perf_counter() - t0)
+        for _ in range(blocks):
+            _timed(step, warmup, [])
+            _timed(step, per_block, bp_times)
             with bp.no_grad():
-                t0 = time.perf_counter()
-                forward()
-                f_times.append(time.perf_counter() - t0)
+                _timed(forward, per_block, f_times)
+            if t_step:
+                _timed(t_step, warmup, [])
+                _timed(t_step, per_block, t_times)
         bp_ms, fwd_ms = _median_ms(bp_times), _median_ms(f_times)
         torch_ms = _median_ms(t_times) if t_times else None
         results.append(

@@ -14,8 +14,14 @@ FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 
 def kernel(fn=None, *, parallel: bool = False):
-    """``@kernel`` / ``@kernel(parallel=True)``: njit with the project's options."""
-    deco = numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel)
+    """``@kernel`` / ``@kernel(parallel=True)``: njit with the project's options.
+
+    ``error_model="numpy"``: x / 0 gives inf/nan as numpy does (the NaN guard sees it) and
+    divisions need no zero check, so loops with a division still vectorise.
+    """
+    deco = numba.njit(
+        cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel, error_model="numpy"
+    )
     return deco if fn is None else deco(fn)
 
 

@@ -125,7 +125,8 @@ class Conv2d(_ConvNd):
     def forward(self, x):
         self._check(x)
         conv = F.conv2d if self.nd == 2 else F.conv1d
-        return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        w, b = self.weight, self.bias
+        return conv(x, w, b, self.stride, self.padding, self.dilation, self.groups)
 
 
 class Conv1d(Conv2d):

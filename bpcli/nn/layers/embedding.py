@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.engine.grad_mode import no_grad
 from bpcli.errors import BpcliError
 from bpcli.nn import init
 from bpcli.nn.module import Module, Parameter
@@ -32,8 +31,7 @@ class Embedding(Module):
         self.weight = Parameter(np.empty((num_embeddings, embedding_dim), self.dtype))
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            with no_grad():
-                self.weight.data[self.padding_idx] = 0
+            self.weight.data[self.padding_idx] = 0
 
     def forward(self, input):  # noqa: A002 - torch's argument name
         if getattr(input, "dtype", np.dtype(np.int64)).kind not in "iu":
