@@ -24,6 +24,9 @@ _LAZY = {
     "functional": ("bpcli.functional", None),
     "F": ("bpcli.functional", None),
     "gradcheck": ("bpcli.engine.gradcheck", "gradcheck"),
+    "nn": ("bpcli.nn", None),
+    "optim": ("bpcli.optim", None),
+    "data": ("bpcli.data", None),
 }
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip

@@ -19,7 +19,14 @@ from bpcli.plugins import hookspecs
 from bpcli.plugins.registry import Registry
 
 # The built-in parts, registered through the same hooks as any third-party plugin.
-DEFAULT_PLUGINS: tuple[str, ...] = ()
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "bpcli.builtins.layers",
+    "bpcli.builtins.losses",
+    "bpcli.builtins.optimizers",
+    "bpcli.builtins.schedules",
+    "bpcli.builtins.initializers",
+    "bpcli.builtins.datasets",
+)
 
 REGISTRY_HOOKS = {
     "layer": "bpcli_register_layers",

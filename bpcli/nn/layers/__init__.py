@@ -1,0 +1,26 @@
+"""The built-in layers, one module per family; each module's ``LAYERS`` maps registry names."""
+
+from bpcli.nn.layers import (
+    activation,
+    attention,
+    container,
+    conv,
+    dropout,
+    embedding,
+    linear,
+    norm,
+    pool,
+    recurrent,
+    transformer,
+)
+
+FAMILIES = (linear, activation, container, conv, pool, norm, dropout, embedding, recurrent,
+            attention, transformer)  # fmt: skip
+
+
+def all_layers() -> dict:
+    """Every built-in layer class by registry name."""
+    out = {}
+    for mod in FAMILIES:
+        out.update(mod.LAYERS)
+    return out

@@ -94,7 +94,7 @@ class Hardtanh(Module):
         return F.clip(x, self.min_val, self.max_val)
 
 
-ACTIVATIONS = {
+LAYERS = ACTIVATIONS = {
     "relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "leaky_relu": LeakyReLU, "elu": ELU,
     "selu": SELU, "gelu": GELU, "silu": SiLU, "softplus": Softplus, "softmax": Softmax,
     "log_softmax": LogSoftmax, "hardtanh": Hardtanh,

@@ -61,3 +61,6 @@ class Residual(Module):
 
     def get_config(self) -> dict:
         return {}
+
+
+LAYERS = {"sequential": Sequential, "residual": Residual}

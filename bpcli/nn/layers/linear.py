@@ -69,3 +69,6 @@ class Flatten(Module):
 
     def forward(self, x):
         return F.flatten(x, self.start_dim, self.end_dim)
+
+
+LAYERS = {"linear": Linear, "identity": Identity, "flatten": Flatten}

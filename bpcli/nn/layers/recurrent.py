@@ -20,7 +20,7 @@ from bpcli.kernels import rnn as K
 from bpcli.nn import init
 from bpcli.nn.module import Module, Parameter
 
-__all__ = ["GRU", "LSTM", "LAYERS", "RNN"]
+__all__ = ["GRU", "LAYERS", "LSTM", "RNN"]
 
 
 # -- the recurrence over precomputed input gates -------------------------------------------
@@ -169,7 +169,7 @@ class _RNNRecurrence(Op):
         return out, h.copy()
 
     def backward(self, dout, dhn):
-        t_len, n, hd = self.out.shape
+        t_len = self.out.shape[0]
         dp = np.empty_like(self.out)
         dh = dhn
         one = self.out.dtype.type(1)
@@ -272,7 +272,9 @@ class _RNNBase(Module):
         where = type(self).__name__
         x = lift(input)
         if x.ndim not in (2, 3):
-            raise BpcliError(f"input must be 3-d (batched) or 2-d (unbatched), got {x.shape}", where)
+            raise BpcliError(
+                f"input must be 3-d (batched) or 2-d (unbatched), got {x.shape}", where
+            )
         if not self.built:
             self.build(x.shape[-1])
         if x.shape[-1] != self.input_size:
@@ -293,7 +295,10 @@ class _RNNBase(Module):
                 hx = (None, None)
             elif not isinstance(hx, tuple | list) or len(hx) != 2:
                 raise BpcliError("LSTM's hx must be a tuple (h_0, c_0)", where)
-            states = [self._state(s, nm, n, unbatched, x) for s, nm in zip(hx, ("h_0", "c_0"))]
+            states = [
+                self._state(s, nm, n, unbatched, x)
+                for s, nm in zip(hx, ("h_0", "c_0"), strict=True)
+            ]
         else:
             states = [self._state(hx, "h_0", n, unbatched, x)]
         out, finals = self._run(x, states)
@@ -316,7 +321,7 @@ class _RNNBase(Module):
                 s0 = [s[k * nd + d] for s in states]
                 res = self._direction(layer_in, s0, f"l{k}{sfx}", reverse=d == 1)
                 outs.append(res[0])
-                for lst, s in zip(finals, res[1:]):
+                for lst, s in zip(finals, res[1:], strict=True):
                     lst.append(s)
             layer_in = outs[0] if nd == 1 else F.concat(outs, axis=-1)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:

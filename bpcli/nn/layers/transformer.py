@@ -113,10 +113,25 @@ class TransformerEncoder(Module):
         self.norm = norm
 
     def get_config(self) -> dict:
-        first = self.layers[0]
-        return {"encoder_layer": {"type": type(first).__name__, **first.get_config()},
-                "num_layers": self.num_layers,
-                "norm": None if self.norm is None else type(self.norm).__name__}  # fmt: skip
+        norm = None if self.norm is None else {"type": type(self.norm).__name__,
+                                               **self.norm.get_config()}  # fmt: skip
+        return {"encoder_layer": self.layers[0].get_config(), "num_layers": self.num_layers,
+                "norm": norm}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict) -> TransformerEncoder:
+        cfg = dict(config)
+        layer = cfg.pop("encoder_layer")
+        if isinstance(layer, dict):
+            layer = TransformerEncoderLayer.from_config(layer)
+        norm = cfg.pop("norm", None)
+        if isinstance(norm, dict):
+            norm = dict(norm)
+            if norm.pop("type") != "LayerNorm":
+                raise BpcliError("only a LayerNorm norm can be rebuilt from a config",
+                                 "TransformerEncoder")  # fmt: skip
+            norm = LayerNorm.from_config(norm)
+        return cls(layer, norm=norm, **cfg)
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal: bool | None = None):
         x = src
