@@ -15,6 +15,10 @@ from bpcli.engine.ops.norm import *  # noqa: F403
 from bpcli.engine.ops.pool import *  # noqa: F403
 from bpcli.engine.ops.reduce import *  # noqa: F403
 from bpcli.engine.ops.rnn import *  # noqa: F403
+from bpcli.engine.ops.rnn_seq import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 
-import bpcli.engine.methods  # noqa: E402, F401 - binds the functions above as Tensor methods
+# isort: off
+# Binds the functions above as Tensor methods; needs them all defined first.
+import bpcli.engine.methods  # noqa: F401
+# isort: on

@@ -48,7 +48,10 @@ def test_kernels_never_import_the_engine():
 
 
 def test_cli_import_loads_neither_numba_nor_onnx():
-    code = "import sys, bpcli.cli; print(sorted(m for m in ('numba', 'onnx', 'numpy') if m in sys.modules))"
+    code = (
+        "import sys, bpcli.cli\n"
+        "print(sorted(m for m in ('numba', 'onnx', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -60,7 +60,9 @@ def _mlp_bpcli(batch: int, rng):
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1 / np.sqrt(fan_in)
-        params.append(bp.tensor(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32), True))
+        params.append(
+            bp.tensor(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32), True)
+        )
         params.append(bp.tensor(rng.uniform(-bound, bound, fan_out).astype(np.float32), True))
     bufs = [np.zeros(p.shape, np.float32) for p in params]
     x = bp.tensor(rng.standard_normal((batch, 784)).astype(np.float32))

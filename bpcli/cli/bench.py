@@ -11,11 +11,16 @@ from bpcli.cli import cli
 @click.option("--repeat", default=50, show_default=True, help="Timed steps per workload.")
 @click.option("--threads", default=None, type=int, help="Threads for both engines (default: all).")
 @click.option("--only", multiple=True, help="Run only these workloads (mlp, cnn).")
-@click.option("--startup/--no-startup", default=True, show_default=True,
-              help="Also time import + first step in fresh processes, cold and warm Numba cache.")
+@click.option(
+    "--startup/--no-startup",
+    default=True,
+    show_default=True,
+    help="Also time import + first step in fresh processes, cold and warm Numba cache.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per workload.")
-def bench_cmd(repeat: int, threads: int | None, only: tuple[str, ...], startup: bool,
-              as_json: bool) -> None:
+def bench_cmd(
+    repeat: int, threads: int | None, only: tuple[str, ...], startup: bool, as_json: bool
+) -> None:
     """Time one training step of standard workloads in bpcli and, when installed, PyTorch.
 
     \b

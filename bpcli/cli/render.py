@@ -37,6 +37,7 @@ def bench_results(results, startup=None, as_json: bool = False) -> None:
     out.print(table)
     if startup is not None:
         out.print(
-            f"start-up (import + first MLP step, fresh process): cold cache {startup.cold_s:.2f} s, "
+            f"start-up (import + first MLP step, fresh process): "
+            f"cold cache {startup.cold_s:.2f} s, "
             f"warm cache {startup.warm_s:.2f} s; import bpcli {startup.import_s:.2f} s"
         )

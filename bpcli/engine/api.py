@@ -11,10 +11,22 @@ from bpcli.engine.random import default_rng, manual_seed
 from bpcli.engine.tensor import Tensor
 
 __all__ = [
-    "OPS", "Tensor", "tensor", "concat", "stack", "where", "zeros", "ones", "zeros_like",
-    "ones_like", "full", "arange", "randn", "rand", "manual_seed",
+    "OPS",
+    "Tensor",
+    "arange",
+    "concat",
+    "full",
+    "manual_seed",
+    "ones",
+    "ones_like",
+    "rand",
+    "randn",
+    "stack",
+    "tensor",
+    "where",
+    "zeros",
+    "zeros_like",
 ]  # fmt: skip
-
 
 
 def concat(tensors, axis: int = 0) -> Tensor:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli.errors import BpcliError
 from bpcli.engine.op import Op
 from bpcli.engine.tensor import Tensor
+from bpcli.errors import BpcliError
 
 
 def topo_order(root: Op) -> list[Op]:
@@ -65,7 +65,9 @@ def _seed(root: Tensor, grad) -> np.ndarray:
         return np.ones(root.shape, dtype=root.dtype)
     g = np.array(grad._data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
     if g.shape != root.shape:
-        raise BpcliError(f"gradient of shape {g.shape} for a tensor of shape {root.shape}", "backward")
+        raise BpcliError(
+            f"gradient of shape {g.shape} for a tensor of shape {root.shape}", "backward"
+        )
     return g
 
 

@@ -19,7 +19,11 @@ def lift(x, like: Tensor | None = None) -> Tensor:
     """``x`` as a Tensor; a Python/numpy scalar takes the float dtype of ``like``."""
     if isinstance(x, Tensor):
         return x
-    if like is not None and like.dtype.kind == "f" and isinstance(x, int | float | bool | np.generic):
+    if (
+        like is not None
+        and like.dtype.kind == "f"
+        and isinstance(x, int | float | bool | np.generic)
+    ):
         return const(np.asarray(x, dtype=like.dtype))
     if isinstance(x, float) and like is not None and like.dtype.kind != "f":
         return const(np.asarray(x, dtype=np.float32))

@@ -7,7 +7,7 @@ import functools
 enabled = True
 
 
-class no_grad:  # noqa: N801 - named like torch.no_grad, used as a context manager and decorator
+class no_grad:
     """Inside this block (or decorated function) ops record no graph and save nothing."""
 
     def __enter__(self):
@@ -30,7 +30,7 @@ class no_grad:  # noqa: N801 - named like torch.no_grad, used as a context manag
         return wrapper
 
 
-class enable_grad(no_grad):  # noqa: N801
+class enable_grad(no_grad):
     """Turn graph recording back on inside a ``no_grad`` block."""
 
     def __enter__(self):

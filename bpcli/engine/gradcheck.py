@@ -7,8 +7,8 @@ of small inputs (the full Jacobian-vector product).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -57,7 +57,9 @@ def gradcheck(
     """
     for i, t in enumerate(inputs):
         if t.requires_grad and t.dtype != np.float64:
-            raise BpcliError(f"input {i} is {t.dtype}; finite differences need float64", "gradcheck")
+            raise BpcliError(
+                f"input {i} is {t.dtype}; finite differences need float64", "gradcheck"
+            )
     rng = np.random.default_rng(seed)
     outs = _outputs(fn, inputs)
     cot = [rng.standard_normal(o.shape) if o.requires_grad else None for o in outs]

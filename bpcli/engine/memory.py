@@ -25,7 +25,11 @@ tuned = False
 def tune_allocator() -> bool:
     """Apply the thresholds once; returns whether they are in force."""
     global tuned
-    if tuned or os.environ.get("BPCLI_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+    if (
+        tuned
+        or os.environ.get("BPCLI_MALLOC_TUNING", "1") == "0"
+        or not sys.platform.startswith("linux")
+    ):
         return tuned
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -12,9 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from bpcli.errors import BpcliError
 from bpcli.engine import grad_mode
 from bpcli.engine.tensor import Tensor
+from bpcli.errors import BpcliError
 
 OPS: dict[str, type[Op]] = {}
 
@@ -40,14 +40,14 @@ class Op:
     __slots__ = (
         "__dict__",
         "attrs",
-        "parents",
-        "needs",
-        "versions",
-        "out_meta",
-        "out_grads",
-        "hooks",
-        "retained",
         "freed",
+        "hooks",
+        "needs",
+        "out_grads",
+        "out_meta",
+        "parents",
+        "retained",
+        "versions",
     )
 
     def __init_subclass__(cls, **kw):

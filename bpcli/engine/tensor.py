@@ -6,12 +6,13 @@ functional API, so each op is written once.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from bpcli.errors import BpcliError
 from bpcli.engine import grad_mode
+from bpcli.errors import BpcliError
 
 Hook = Callable[[np.ndarray], "np.ndarray | None"]
 
@@ -41,7 +42,16 @@ class Tensor:
     ``grad`` is a numpy array or ``None``.
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_op", "_idx", "_version", "_hooks", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_data",
+        "_hooks",
+        "_idx",
+        "_op",
+        "_requires_grad",
+        "_version",
+        "grad",
+    )
     __array_priority__ = 100  # numpy defers ``ndarray + Tensor`` to Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
@@ -195,7 +205,9 @@ class Tensor:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned array
         replaces the gradient. Returns a function that removes the hook."""
         if not self._requires_grad:
-            raise BpcliError("cannot register a hook on a tensor that does not require grad", "register_hook")
+            raise BpcliError(
+                "cannot register a hook on a tensor that does not require grad", "register_hook"
+            )
         if self._op is None:
             if self._hooks is None:
                 self._hooks = []

@@ -6,7 +6,18 @@ installed plugin is found by name exactly like a built-in one.
 
 from bpcli.nn import init
 from bpcli.nn.layers.activation import (
-    ELU, GELU, SELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
+    ELU,
+    GELU,
+    SELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
 )  # fmt: skip
 from bpcli.nn.layers.attention import MultiheadAttention
 from bpcli.nn.layers.container import Residual, Sequential
@@ -16,12 +27,23 @@ from bpcli.nn.layers.embedding import Embedding
 from bpcli.nn.layers.linear import Flatten, Identity, Linear
 from bpcli.nn.layers.norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from bpcli.nn.layers.pool import (
-    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, GlobalAvgPool, MaxPool1d, MaxPool2d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    GlobalAvgPool,
+    MaxPool1d,
+    MaxPool2d,
 )  # fmt: skip
 from bpcli.nn.layers.recurrent import GRU, LSTM, RNN
 from bpcli.nn.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 from bpcli.nn.losses import (
-    BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
     SmoothL1Loss,
 )  # fmt: skip
 from bpcli.nn.module import Module, Parameter
@@ -47,12 +69,56 @@ def get_initializer(name: str):
 
 
 __all__ = [
-    "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "ELU",
-    "Embedding", "Flatten", "GELU", "GRU", "GlobalAvgPool", "GroupNorm", "Hardtanh",
-    "HuberLoss", "Identity", "KLDivLoss", "L1Loss", "LSTM", "LayerNorm", "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "MaxPool1d", "MaxPool2d", "Module", "MultiheadAttention",
-    "NLLLoss", "Parameter", "RNN", "ReLU", "Residual", "SELU", "Sequential", "SiLU", "Sigmoid",
-    "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "TransformerEncoder",
-    "TransformerEncoderLayer", "get_initializer", "get_layer", "get_loss", "init",
+    "ELU",
+    "GELU",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "SELU",
+    "AdaptiveAvgPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GlobalAvgPool",
+    "GroupNorm",
+    "Hardtanh",
+    "HuberLoss",
+    "Identity",
+    "KLDivLoss",
+    "L1Loss",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
+    "Module",
+    "MultiheadAttention",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Residual",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "SmoothL1Loss",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "get_initializer",
+    "get_layer",
+    "get_loss",
+    "init",
 ]  # fmt: skip

@@ -15,9 +15,22 @@ from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
 __all__ = [
-    "calculate_gain", "zeros_", "ones_", "constant_", "uniform_", "normal_", "trunc_normal_",
-    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-    "lecun_uniform_", "lecun_normal_", "orthogonal_", "fan_in_and_fan_out", "INITIALIZERS",
+    "INITIALIZERS",
+    "calculate_gain",
+    "constant_",
+    "fan_in_and_fan_out",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "lecun_normal_",
+    "lecun_uniform_",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "trunc_normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
 ]  # fmt: skip
 
 
@@ -125,7 +138,9 @@ def lecun_normal_(t: Tensor, generator=None) -> Tensor:
 def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR of a Gaussian, with torch's sign correction."""
     if t.ndim < 2:
-        raise BpcliError(f"orthogonal init needs at least 2 dims, got shape {t.shape}", "orthogonal_")
+        raise BpcliError(
+            f"orthogonal init needs at least 2 dims, got shape {t.shape}", "orthogonal_"
+        )
     rows, cols = t.shape[0], t.size // t.shape[0]
     flat = resolve(generator).normal(0.0, 1.0, (rows, cols))
     if rows < cols:

@@ -11,7 +11,8 @@ import fnmatch
 import functools
 import inspect
 from collections import OrderedDict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,9 @@ class Module:
                 continue
             seen.add(id(mod))
             yield name, mod
-            children = [(f"{name}.{k}" if name else k, m) for k, m in mod._modules.items() if m is not None]
+            children = [
+                (f"{name}.{k}" if name else k, m) for k, m in mod._modules.items() if m is not None
+            ]
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:
@@ -143,7 +146,9 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mname, mod in mods:
@@ -260,7 +265,9 @@ class Module:
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if not isinstance(v, Module))
+        return ", ".join(
+            f"{k}={v!r}" for k, v in self.get_config().items() if not isinstance(v, Module)
+        )
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]

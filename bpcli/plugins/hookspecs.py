@@ -5,7 +5,8 @@ Every registry hook receives one callback, ``register(name, obj)``; names are lo
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -76,7 +76,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             continue
         try:
             plugin = ep.load()
-        except Exception as e:  # noqa: BLE001 - any failure of a third party's import
+        except Exception as e:
             _warn(f"plugin {ep.name!r} from distribution {dist!r} ({ep.value}) failed to load: "
                   f"{type(e).__name__}: {e}")  # fmt: skip
             continue
@@ -105,7 +105,9 @@ def make_manager(extra_plugins: tuple = (), entry_points: bool = True) -> pluggy
     for modname in DEFAULT_PLUGINS:
         _register(pm, importlib.import_module(modname), modname)
     for item in extra_plugins:
-        name, plugin = item if isinstance(item, tuple) else (getattr(item, "__name__", repr(item)), item)
+        name, plugin = (
+            item if isinstance(item, tuple) else (getattr(item, "__name__", repr(item)), item)
+        )
         _register(pm, plugin, name)
     if entry_points:
         _load_entry_points(pm)
@@ -118,7 +120,9 @@ def build_registries(pm: pluggy.PluginManager) -> dict[str, Registry]:
     for kind, hook_name in REGISTRY_HOOKS.items():
         reg = Registry(kind)
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            impl.function(register=lambda name, obj, _p=impl.plugin_name, _r=reg: _r.add(_p, name, obj))
+            impl.function(
+                register=lambda name, obj, _p=impl.plugin_name, _r=reg: _r.add(_p, name, obj)
+            )
         registries[kind] = reg
     return registries
 

@@ -22,7 +22,8 @@ class Registry:
         if key in self._items:
             other = self._items[key][1]
             raise BpcliError(
-                f"{self.kind} {name!r} is registered by both plugin {other!r} and plugin {plugin!r}",
+                f"{self.kind} {name!r} is registered by both plugin {other!r} "
+                f"and plugin {plugin!r}",
                 "plugins",
             )
         self._items[key] = (obj, plugin)

@@ -14,8 +14,8 @@ For each drawn example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from hypothesis import strategies as st
@@ -53,7 +53,9 @@ class Case:
 # -- shape strategies ----------------------------------------------------------------------
 
 
-def broadcast_shapes(n: int, min_dims: int = 0, max_dims: int = 4, min_side: int = 1, max_side: int = 5):
+def broadcast_shapes(
+    n: int, min_dims: int = 0, max_dims: int = 4, min_side: int = 1, max_side: int = 5
+):
     """n mutually broadcastable shapes (size-1 dims, 0-d and, with min_side=0, empty dims)."""
     return hnp.mutually_broadcastable_shapes(
         num_shapes=n, min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
@@ -61,9 +63,9 @@ def broadcast_shapes(n: int, min_dims: int = 0, max_dims: int = 4, min_side: int
 
 
 def one_shape(min_dims: int = 0, max_dims: int = 4, min_side: int = 1, max_side: int = 5):
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side).map(
-        lambda s: (s,)
-    )
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    ).map(lambda s: (s,))
 
 
 def fixed(*shapes: tuple) -> st.SearchStrategy:
@@ -141,7 +143,9 @@ def run_bp(case: Case, arrays: Arrays, cotangents: Arrays | None, diff):
 def run_torch(case: Case, arrays: Arrays, cotangents: Arrays, diff):
     import torch
 
-    ins = [torch.tensor(np.array(a, order="C"), requires_grad=bool(d)) for a, d in zip(arrays, diff)]
+    ins = [
+        torch.tensor(np.array(a, order="C"), requires_grad=bool(d)) for a, d in zip(arrays, diff)
+    ]
     outs = _as_tuple(case.torch(*ins))
     total = None
     for o, r in zip(outs, cotangents):
@@ -156,7 +160,9 @@ def run_torch(case: Case, arrays: Arrays, cotangents: Arrays, diff):
         if not d:
             grads.append(None)
         else:
-            grads.append(t.grad.numpy() if t.grad is not None else np.zeros(t.shape, t.numpy().dtype))
+            grads.append(
+                t.grad.numpy() if t.grad is not None else np.zeros(t.shape, t.numpy().dtype)
+            )
     return [o.detach().numpy() for o in outs], grads
 
 
@@ -170,7 +176,9 @@ def make_inputs(case: Case, shapes, dtype, seed: int, transpose: bool) -> Arrays
 
 def cotangents_for(outs: Arrays, seed: int) -> Arrays:
     rng = np.random.default_rng(seed + 7919)
-    return [rng.standard_normal(o.shape).astype(o.dtype) if o.dtype.kind == "f" else None for o in outs]
+    return [
+        rng.standard_normal(o.shape).astype(o.dtype) if o.dtype.kind == "f" else None for o in outs
+    ]
 
 
 def assert_close(name: str, got, want, rtol: float, atol: float) -> None:
@@ -227,5 +235,6 @@ def check_finite_differences(case: Case, shapes, seed: int) -> None:
             analytic = float((grads[k] * v).sum())
             scale = max(1.0, abs(numeric), abs(analytic))
             assert abs(numeric - analytic) <= atol + rtol * scale, (
-                f"{case.name}: input {k}: finite difference {numeric:.10g} != gradient {analytic:.10g}"
+                f"{case.name}: input {k}: finite difference {numeric:.10g} "
+                f"!= gradient {analytic:.10g}"
             )

@@ -22,9 +22,16 @@ def rng():
     [
         (lambda t: init.xavier_uniform_(t, generator=rng()), (300, 200), math.sqrt(2 / 500)),
         (lambda t: init.xavier_normal_(t, generator=rng()), (300, 200), math.sqrt(2 / 500)),
-        (lambda t: init.kaiming_uniform_(t, nonlinearity="relu", generator=rng()), (300, 200), math.sqrt(2 / 200)),
-        (lambda t: init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu", generator=rng()),
-         (300, 200), math.sqrt(2 / 300)),
+        (
+            lambda t: init.kaiming_uniform_(t, nonlinearity="relu", generator=rng()),
+            (300, 200),
+            math.sqrt(2 / 200),
+        ),
+        (
+            lambda t: init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu", generator=rng()),
+            (300, 200),
+            math.sqrt(2 / 300),
+        ),
         (lambda t: init.lecun_normal_(t, generator=rng()), (64, 32, 3, 3), math.sqrt(1 / 288)),
         (lambda t: init.lecun_uniform_(t, generator=rng()), (64, 32, 3, 3), math.sqrt(1 / 288)),
         (lambda t: init.normal_(t, 0, 0.5, generator=rng()), (200, 200), 0.5),

@@ -26,8 +26,9 @@ def test_state_dict_matches_torch_layout_and_loads_into_torch():
     theirs = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    np.testing.assert_allclose(ours(bp.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours(bp.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_load_state_dict_lists_every_problem_and_changes_nothing():
@@ -40,7 +41,9 @@ def test_load_state_dict_lists_every_problem_and_changes_nothing():
     with pytest.raises(BpcliError) as e:
         m.load_state_dict(bad)
     msg = str(e.value)
-    assert "missing 0.bias" in msg and "unexpected extra" in msg and "2.weight (2, 2) vs (3, 8)" in msg
+    assert (
+        "missing 0.bias" in msg and "unexpected extra" in msg and "2.weight (2, 2) vs (3, 8)" in msg
+    )
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
 

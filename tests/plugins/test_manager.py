@@ -26,8 +26,9 @@ def layers(*names):
 
 
 def test_registered_names_know_their_plugin():
-    pm = manager.make_manager((plugin("alpha", bpcli_register_layers=layers("swish", "mish")),),
-                              entry_points=False)
+    pm = manager.make_manager(
+        (plugin("alpha", bpcli_register_layers=layers("swish", "mish")),), entry_points=False
+    )
     regs = manager.build_registries(pm)
     assert {"swish", "mish"} <= set(regs["layer"].names())
     assert regs["layer"].plugin_of("swish") == "alpha"
@@ -38,8 +39,9 @@ def test_marked_hookimpl_works_too():
     def bpcli_register_losses(register):
         register("focal", object())
 
-    pm = manager.make_manager((plugin("beta", bpcli_register_losses=bpcli_register_losses),),
-                              entry_points=False)
+    pm = manager.make_manager(
+        (plugin("beta", bpcli_register_losses=bpcli_register_losses),), entry_points=False
+    )
     assert "focal" in manager.build_registries(pm)["loss"]
 
 
@@ -47,7 +49,9 @@ def test_name_clash_names_both_plugins_and_the_name():
     a = plugin("alpha", bpcli_register_layers=layers("swish"))
     b = plugin("beta", bpcli_register_layers=layers("Swish"))
     pm = manager.make_manager((a, b), entry_points=False)
-    with pytest.raises(BpcliError, match=r"'Swish' is registered by both plugin 'alpha' and plugin 'beta'"):
+    with pytest.raises(
+        BpcliError, match=r"'Swish' is registered by both plugin 'alpha' and plugin 'beta'"
+    ):
         manager.build_registries(pm)
 
 
@@ -58,8 +62,9 @@ def test_misspelled_hook_is_named():
 
 
 def test_unknown_name_suggests_close_matches():
-    pm = manager.make_manager((plugin("alpha", bpcli_register_layers=layers("spline2d", "spline1d")),),
-                              entry_points=False)
+    pm = manager.make_manager(
+        (plugin("alpha", bpcli_register_layers=layers("spline2d", "spline1d")),), entry_points=False
+    )
     reg = manager.build_registries(pm)["layer"]
     with pytest.raises(BpcliError, match=r"unknown layer .spline2.; did you mean .spline2d."):
         reg.get("spline2")
@@ -79,8 +84,10 @@ def test_broken_plugin_warns_and_others_load(monkeypatch, capsys):
         raise ImportError("No module named 'missing_dep'")
 
     good = plugin("good", bpcli_register_layers=layers("swish"))
-    eps = [FakeEP("broken", "broken_pkg:plugin", "bpcli-broken", boom),
-           FakeEP("good", "good_pkg:plugin", "bpcli-good", lambda: good)]
+    eps = [
+        FakeEP("broken", "broken_pkg:plugin", "bpcli-broken", boom),
+        FakeEP("good", "good_pkg:plugin", "bpcli-good", lambda: good),
+    ]
     monkeypatch.setattr(metadata, "entry_points", lambda group: eps)
     monkeypatch.setenv("BPCLI_PLUGINS", "")
     pm = manager.make_manager()
@@ -93,8 +100,10 @@ def test_broken_plugin_warns_and_others_load(monkeypatch, capsys):
 def test_bpcli_plugins_env_limits_third_party(monkeypatch):
     good = plugin("good", bpcli_register_layers=layers("swish"))
     other = plugin("other", bpcli_register_layers=layers("mish"))
-    eps = [FakeEP("good", "g:p", "bpcli-good", lambda: good),
-           FakeEP("other", "o:p", "bpcli-other", lambda: other)]
+    eps = [
+        FakeEP("good", "g:p", "bpcli-good", lambda: good),
+        FakeEP("other", "o:p", "bpcli-other", lambda: other),
+    ]
     monkeypatch.setattr(metadata, "entry_points", lambda group: eps)
     monkeypatch.setenv("BPCLI_PLUGINS", "bpcli-good")
     names = manager.build_registries(manager.make_manager())["layer"].names()

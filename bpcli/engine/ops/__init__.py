@@ -1,6 +1,6 @@
 """Every primitive op, one module per family. Importing this package fills ``op.OPS``."""
 
-from bpcli.engine.ops import (  # noqa: F401 - imported to register the ops
+from bpcli.engine.ops import (
     activation,
     conv,
     elementwise,
@@ -13,9 +13,11 @@ from bpcli.engine.ops import (  # noqa: F401 - imported to register the ops
     pool,
     reduce,
     rnn,
+    rnn_seq,
     shape,
 )
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
+    rnn_seq,
 )  # fmt: skip

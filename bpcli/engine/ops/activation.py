@@ -165,7 +165,7 @@ class Clip(Op):
 
     name, onnx = "clip", "Clip"
 
-    def forward(self, x, min, max):  # noqa: A002 - the attribute names of ONNX and torch
+    def forward(self, x, min, max):
         self.x = x
         return np.clip(x, min, max)
 
@@ -246,7 +246,7 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return Softplus.apply(lift(x), beta=beta, threshold=_number(threshold, "threshold", "softplus"))
 
 
-def clip(x, min=None, max=None) -> Tensor:  # noqa: A002 - torch.clamp's names
+def clip(x, min=None, max=None) -> Tensor:
     """Clamp to [min, max] (either may be None), gradient passing where min <= x <= max.
 
     When min > max every element becomes max, as in torch and numpy. Bounds are numbers;

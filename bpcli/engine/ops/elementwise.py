@@ -357,9 +357,33 @@ class GreaterEqual(_Compare):
 # -- functional API -------------------------------------------------------------------------
 
 __all__ = [
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "neg", "abs", "exp",
-    "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "astype", "clone",
-    "eq", "ne", "lt", "le", "gt", "ge",
+    "abs",
+    "add",
+    "astype",
+    "clone",
+    "cos",
+    "div",
+    "eq",
+    "exp",
+    "ge",
+    "gt",
+    "le",
+    "log",
+    "lt",
+    "maximum",
+    "minimum",
+    "mul",
+    "ne",
+    "neg",
+    "pow",
+    "relu",
+    "rsqrt",
+    "sigmoid",
+    "sin",
+    "sqrt",
+    "sub",
+    "tanh",
+    "where",
 ]  # fmt: skip
 
 
@@ -373,7 +397,6 @@ def astype(x, dtype) -> Tensor:
 
 def clone(x) -> Tensor:
     return Clone.apply(lift(x))
-
 
 
 def add(a, b) -> Tensor:

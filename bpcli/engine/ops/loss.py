@@ -153,7 +153,7 @@ def _check_targets(t: np.ndarray, c: int, ignore_index: int, opname: str) -> Non
 
 
 def cross_entropy(
-    input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",  # noqa: A002
+    input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:  # fmt: skip
     """Cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...) against class indices
@@ -200,7 +200,7 @@ def _cross_entropy_probs(x: Tensor, target: Tensor, weight, reduction: str, smoo
     return _reduce(-rd.sum(terms, axis=axis), reduction)
 
 
-def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):  # noqa: A002
+def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class ``target``."""
     x, target = lift(input), lift(target)
     _check_reduction(reduction, "nll_loss")
@@ -222,7 +222,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
-def _pair_loss(input, target, reduction: str, opname: str):  # noqa: A002
+def _pair_loss(input, target, reduction: str, opname: str):
     _check_reduction(reduction, opname)
     x, y = pair(input, target)
     try:
@@ -232,20 +232,20 @@ def _pair_loss(input, target, reduction: str, opname: str):  # noqa: A002
     return x, y
 
 
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target)^2``, reduced."""
     x, y = _pair_loss(input, target, reduction, "mse_loss")
     d = x - y
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+def l1_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean absolute error ``|input - target|``, reduced."""
     x, y = _pair_loss(input, target, reduction, "l1_loss")
     return _reduce(ew.abs(x - y), reduction)
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2), with d = input - target."""
     x, y = _pair_loss(input, target, reduction, "huber_loss")
     if delta <= 0:
@@ -257,7 +257,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, reduction: str = "mean", pos_weight=None,  # noqa: A002
+    input, target, weight=None, reduction: str = "mean", pos_weight=None,
 ) -> Tensor:  # fmt: skip
     """-[pw y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] * weight, computed stably."""
     x, y = _pair_loss(input, target, reduction, "binary_cross_entropy_with_logits")
@@ -272,7 +272,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
-def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> Tensor:  # noqa: A002
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise KL ``target * (log target - input)`` with ``input`` given as log-probabilities;
     ``reduction='batchmean'`` divides the sum by the batch size."""
     _check_reduction(reduction, "kl_div", (*REDUCTIONS, "batchmean"))

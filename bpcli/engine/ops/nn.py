@@ -168,7 +168,7 @@ class Embedding(Op):
         return embedding_bwd(flat, g2, self.rows, pad), None
 
 
-def embedding(input, weight, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by the integer ``input`` of any shape.
 
     Rows at ``padding_idx`` get no gradient.

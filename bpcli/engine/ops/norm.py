@@ -163,7 +163,7 @@ def _running(r, x: Tensor, c: int, what: str) -> Tensor:
 
 
 def batch_norm(
-    input,  # noqa: A002 - torch's argument name
+    input,
     running_mean,
     running_var,
     weight=None,
@@ -214,7 +214,7 @@ def batch_norm(
 
 
 def layer_norm(
-    input,  # noqa: A002 - torch's argument name
+    input,
     normalized_shape,
     weight=None,
     bias=None,
@@ -234,7 +234,7 @@ def layer_norm(
 
 
 def group_norm(
-    input,  # noqa: A002 - torch's argument name
+    input,
     num_groups: int,
     weight=None,
     bias=None,

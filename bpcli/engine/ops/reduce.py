@@ -317,7 +317,7 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor
     return LogSumExp.apply(x, axes=axes, keepdims=keepdims)
 
 
-def norm(x, ord=2, axis=None, keepdims=False, *, p=None, dim=None, keepdim=None) -> Tensor:  # noqa: A002
+def norm(x, ord=2, axis=None, keepdims=False, *, p=None, dim=None, keepdim=None) -> Tensor:
     """Vector ``ord``-norm over ``axis`` (all elements when None: the Frobenius norm for 2).
 
     ``ord`` is any non-zero number, ``inf``/``-inf`` or ``'fro'`` (= 2); ``p=`` is torch's

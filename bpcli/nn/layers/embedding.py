@@ -33,7 +33,7 @@ class Embedding(Module):
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
-    def forward(self, input):  # noqa: A002 - torch's argument name
+    def forward(self, input):
         if getattr(input, "dtype", np.dtype(np.int64)).kind not in "iu":
             raise BpcliError(
                 f"expects integer indices, got {input.dtype} of shape {tuple(input.shape)}",

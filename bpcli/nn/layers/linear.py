@@ -43,7 +43,7 @@ class Linear(Module):
             self.build(x.shape[-1])
         elif x.shape[-1] != self.in_features:
             raise BpcliError(
-                f"expects inputs with {self.in_features} features in the last dim, got shape {x.shape}",
+                f"expects {self.in_features} features in the last dim, got shape {x.shape}",
                 "Linear",
             )
         return F.linear(x, self.weight, self.bias)

@@ -2,8 +2,8 @@
 
 Per layer and direction the input-to-hidden product for all time steps is one GEMM (a
 ``linear`` op over T*N rows); the recurrence over the precomputed input gates is then one graph
-node that loops over the steps with one small GEMM (h W_hh^T) plus the fused Numba cell kernel
-each, forward and backward, and forms dW_hh with one GEMM over all steps at the end.
+node (``F.lstm_seq`` / ``gru_seq`` / ``rnn_seq``) that loops over the steps with one small GEMM
+(h W_hh^T) plus the fused Numba cell kernel each, forward and backward.
 """
 
 from __future__ import annotations
@@ -14,181 +14,11 @@ import numpy as np
 
 from bpcli import functional as F
 from bpcli.engine.convert import const, lift
-from bpcli.engine.op import Op
 from bpcli.errors import BpcliError
-from bpcli.kernels import rnn as K
 from bpcli.nn import init
 from bpcli.nn.module import Module, Parameter
 
 __all__ = ["GRU", "LAYERS", "LSTM", "RNN"]
-
-
-# -- the recurrence over precomputed input gates -------------------------------------------
-# NOTE: these ops are unnamed (not in OPS): they belong in engine/ops/rnn.py as registered
-# sequence ops (ONNX LSTM/GRU/RNN); see the report to the lead.
-
-
-def _steps(t_len: int, reverse: bool) -> range:
-    return range(t_len - 1, -1, -1) if reverse else range(t_len)
-
-
-def _h_prev(out: np.ndarray, h0: np.ndarray, reverse: bool) -> np.ndarray:
-    """The state each step started from, stacked as (T, N, H)."""
-    if reverse:
-        return np.concatenate([out[1:], h0[None]], axis=0)
-    return np.concatenate([h0[None], out[:-1]], axis=0)
-
-
-def _dw_hh(dg: np.ndarray, out: np.ndarray, h0: np.ndarray, reverse: bool) -> np.ndarray:
-    """sum_t dg_t^T h_{t-1} as one GEMM over all T*N rows."""
-    hp = _h_prev(out, h0, reverse)
-    return dg.reshape(-1, dg.shape[-1]).T @ hp.reshape(-1, hp.shape[-1])
-
-
-class _LSTMRecurrence(Op):
-    """(out, h_n, c_n) = lstm over xg (T, N, 4H) = x W_ih^T + b_ih, from (h0, c0), with W_hh, b_hh;
-    backward: per step the fused cell VJP and dh = dgates W_hh, then dW_hh in one GEMM"""
-
-    n_outputs = 3
-
-    def forward(self, xg, h0, c0, w_hh, b_hh, reverse=False):
-        t_len, n, g4 = xg.shape
-        hd = g4 // 4
-        xg = np.ascontiguousarray(xg)
-        self.h0, self.w_hh, self.reverse = h0, w_hh, reverse
-        out = np.empty((t_len, n, hd), xg.dtype)
-        self.acts, self.cs, self.tcs = [None] * t_len, [None] * t_len, [None] * t_len
-        h, c = h0, np.ascontiguousarray(c0)
-        for t in _steps(t_len, reverse):
-            gates = h @ w_hh.T
-            gates += xg[t]
-            gates += b_hh
-            # sigmoid(v) = (1 + tanh(v / 2)) / 2: one SIMD tanh pass over all four gates.
-            gates[:, : 2 * hd] *= 0.5
-            gates[:, 3 * hd :] *= 0.5
-            np.tanh(gates, out=gates)
-            self.cs[t] = c
-            act, c = K.lstm_cell_fwd(gates, c)
-            tc = np.tanh(c)
-            np.multiply(act[:, 3 * hd :], tc, out=out[t])
-            h = out[t]
-            self.acts[t], self.tcs[t] = act, tc
-        self.out = out
-        return out, h.copy(), c
-
-    def backward(self, dout, dhn, dcn):
-        t_len, n, hd = self.out.shape
-        dg = np.empty((t_len, n, 4 * hd), self.out.dtype)
-        dh, dc = dhn, np.ascontiguousarray(dcn)
-        for t in _steps(t_len, not self.reverse):
-            dgt, dc = K.lstm_cell_bwd(dout[t] + dh, dc, self.acts[t], self.cs[t], self.tcs[t])
-            dg[t] = dgt
-            dh = dgt @ self.w_hh
-        nd = self.needs
-        return (
-            dg,
-            dh if nd[1] else None,
-            dc if nd[2] else None,
-            _dw_hh(dg, self.out, self.h0, self.reverse) if nd[3] else None,
-            dg.sum(axis=(0, 1)) if nd[4] else None,
-        )
-
-
-class _GRURecurrence(Op):
-    """(out, h_n) = gru over xg (T, N, 3H) = x W_ih^T + b_ih, from h0, with W_hh, b_hh;
-    backward: per step the fused cell VJP and dh += dgh W_hh, then dW_hh in one GEMM"""
-
-    n_outputs = 2
-
-    def forward(self, xg, h0, w_hh, b_hh, reverse=False):
-        t_len, n, g3 = xg.shape
-        hd = g3 // 3
-        xg = np.ascontiguousarray(xg)
-        self.h0, self.w_hh, self.reverse = np.ascontiguousarray(h0), w_hh, reverse
-        out = np.empty((t_len, n, hd), xg.dtype)
-        self.acts, self.ghs = [None] * t_len, [None] * t_len
-        h = self.h0
-        for t in _steps(t_len, reverse):
-            gi = xg[t]
-            gh = h @ w_hh.T
-            gh += b_hh
-            trz = gi[:, : 2 * hd] + gh[:, : 2 * hd]
-            trz *= 0.5
-            np.tanh(trz, out=trz)  # sigmoid via SIMD tanh, as in the LSTM
-            act = K.gru_cell_fwd(trz, gi, gh)
-            nn, z = act[:, 2 * hd :], act[:, hd : 2 * hd]
-            np.tanh(nn, out=nn)
-            ht = out[t]
-            np.subtract(h, nn, out=ht)  # h' = (1 - z) n + z h = n + z (h - n)
-            ht *= z
-            ht += nn
-            h = ht
-            self.acts[t], self.ghs[t] = act, gh
-        self.out = out
-        return out, h.copy()
-
-    def backward(self, dout, dhn):
-        t_len, n, hd = self.out.shape
-        dgi = np.empty((t_len, n, 3 * hd), self.out.dtype)
-        dgh = np.empty_like(dgi)
-        hp = _h_prev(self.out, self.h0, self.reverse)
-        dh = dhn
-        for t in _steps(t_len, not self.reverse):
-            dgi[t], dgh[t], dh = K.gru_cell_bwd(dout[t] + dh, self.acts[t], self.ghs[t], hp[t])
-            dh += dgh[t] @ self.w_hh
-        nd = self.needs
-        return (
-            dgi,
-            dh if nd[1] else None,
-            dgh.reshape(-1, 3 * hd).T @ hp.reshape(-1, hd) if nd[2] else None,
-            dgh.sum(axis=(0, 1)) if nd[3] else None,
-        )
-
-
-class _RNNRecurrence(Op):
-    """(out, h_n) = act(xg_t + h W_hh^T + b_hh) step by step, act tanh or relu;
-    backward: dpre = (dout_t + dh) act'(h_t), dh = dpre W_hh, then dW_hh in one GEMM"""
-
-    n_outputs = 2
-
-    def forward(self, xg, h0, w_hh, b_hh, reverse=False, nonlinearity="tanh"):
-        t_len, n, hd = xg.shape
-        self.h0, self.w_hh, self.reverse, self.relu = h0, w_hh, reverse, nonlinearity == "relu"
-        out = np.empty((t_len, n, hd), xg.dtype)
-        h = h0
-        for t in _steps(t_len, reverse):
-            pre = h @ w_hh.T
-            pre += xg[t]
-            pre += b_hh
-            if self.relu:
-                np.maximum(pre, 0, out=out[t])
-            else:
-                np.tanh(pre, out=out[t])
-            h = out[t]
-        self.out = out
-        return out, h.copy()
-
-    def backward(self, dout, dhn):
-        t_len = self.out.shape[0]
-        dp = np.empty_like(self.out)
-        dh = dhn
-        one = self.out.dtype.type(1)
-        for t in _steps(t_len, not self.reverse):
-            ht = self.out[t]
-            d = dout[t] + dh
-            if self.relu:
-                d *= ht > 0
-            else:
-                d *= one - ht * ht
-            dp[t] = d
-            dh = d @ self.w_hh
-        nd = self.needs
-        return (
-            dp,
-            dh if nd[1] else None,
-            _dw_hh(dp, self.out, self.h0, self.reverse) if nd[2] else None,
-            dp.sum(axis=(0, 1)) if nd[3] else None,
-        )
 
 
 # -- modules --------------------------------------------------------------------------------
@@ -268,7 +98,7 @@ class _RNNBase(Module):
             raise BpcliError(f"{name} is {s.dtype} but the input is {like.dtype}", where)
         return s
 
-    def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
+    def forward(self, input, hx=None):
         where = type(self).__name__
         x = lift(input)
         if x.ndim not in (2, 3):
@@ -330,18 +160,14 @@ class _RNNBase(Module):
 
     def _direction(self, x, s0, key: str, reverse: bool):
         w_ih, w_hh = getattr(self, "weight_ih_" + key), getattr(self, "weight_hh_" + key)
-        if self.bias:
-            b_ih, b_hh = getattr(self, "bias_ih_" + key), getattr(self, "bias_hh_" + key)
-        else:
-            b_ih, b_hh = None, const(np.zeros(w_hh.shape[0], self.dtype))
+        b_ih = getattr(self, "bias_ih_" + key) if self.bias else None
+        b_hh = getattr(self, "bias_hh_" + key) if self.bias else None
         xg = F.linear(x, w_ih, b_ih)  # all T steps in one GEMM
         if self.kind == "lstm":
-            return _LSTMRecurrence.apply(xg, s0[0], s0[1], w_hh, b_hh, reverse=reverse)
+            return F.lstm_seq(xg, s0[0], s0[1], w_hh, b_hh, reverse=reverse)
         if self.kind == "gru":
-            return _GRURecurrence.apply(xg, s0[0], w_hh, b_hh, reverse=reverse)
-        return _RNNRecurrence.apply(
-            xg, s0[0], w_hh, b_hh, reverse=reverse, nonlinearity=self.nonlinearity
-        )
+            return F.gru_seq(xg, s0[0], w_hh, b_hh, reverse=reverse)
+        return F.rnn_seq(xg, s0[0], w_hh, b_hh, reverse=reverse, nonlinearity=self.nonlinearity)
 
 
 class RNN(_RNNBase):

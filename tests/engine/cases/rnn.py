@@ -1,5 +1,6 @@
 """Cases for engine/ops/rnn.py (torch.lstm_cell / torch.gru_cell are the fused aten cells
-behind torch.nn.LSTMCell / GRUCell)."""
+behind torch.nn.LSTMCell / GRUCell) and engine/ops/rnn_seq.py (the cell maths looped in torch
+over the same precomputed input gates)."""
 
 import torch
 from hypothesis import strategies as st
@@ -40,7 +41,94 @@ def _gru_torch(x, h, *w):
     return torch.gru_cell(x, h, *w, *([None, None] if len(w) == 2 else []))
 
 
+def _seq_shapes(gates: int, n_states: int, bias: bool = True):
+    @st.composite
+    def draw_shapes(draw):
+        t, n, h = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+        shapes = [(t, n, gates * h)] + [(n, h)] * n_states + [(gates * h, h)]
+        return tuple(shapes + ([(gates * h,)] if bias else []))
+
+    return draw_shapes()
+
+
+def _steps(t_len, reverse):
+    return range(t_len - 1, -1, -1) if reverse else range(t_len)
+
+
+def _in_order(outs, reverse):
+    return torch.stack(outs[::-1] if reverse else outs)
+
+
+def _lstm_seq_torch(reverse):
+    def run(xg, h, c, w, b=None):
+        outs = []
+        for t in _steps(xg.shape[0], reverse):
+            g = xg[t] + h @ w.T + (0 if b is None else b)
+            i, f, gg, o = g.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return _in_order(outs, reverse), h, c
+
+    return run
+
+
+def _gru_seq_torch(reverse):
+    def run(xg, h, w, b=None):
+        outs = []
+        for t in _steps(xg.shape[0], reverse):
+            gh = h @ w.T + (0 if b is None else b)
+            ir, iz, i_n = xg[t].chunk(3, dim=1)
+            hr, hz, h_n = gh.chunk(3, dim=1)
+            r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+            n = torch.tanh(i_n + r * h_n)
+            h = (1 - z) * n + z * h
+            outs.append(h)
+        return _in_order(outs, reverse), h
+
+    return run
+
+
+def _rnn_seq_torch(reverse, nonlinearity="tanh"):
+    act = torch.tanh if nonlinearity == "tanh" else torch.relu
+
+    def run(xg, h, w, b=None):
+        outs = []
+        for t in _steps(xg.shape[0], reverse):
+            h = act(xg[t] + h @ w.T + (0 if b is None else b))
+            outs.append(h)
+        return _in_order(outs, reverse), h
+
+    return run
+
+
+def _seq_gen(shapes, dtype, rng):
+    # Gates at unit scale, states and W_hh, b_hh smaller: over 4 steps the gates stay off
+    # saturation, where every gradient is ~0.
+    return [(rng.standard_normal(s) * (1.0 if k == 0 else 0.6)).astype(dtype)
+            for k, s in enumerate(shapes)]  # fmt: skip
+
+
 TOL32 = (2e-4, 2e-5)
+SEQ_VARIANTS = ((False, True), (True, True), (False, False), (True, False))
+SEQ_FNS = {"lstm": (F.lstm_seq, _lstm_seq_torch, 4, 2), "gru": (F.gru_seq, _gru_seq_torch, 3, 1),
+           "rnn": (F.rnn_seq, _rnn_seq_torch, 1, 1)}  # fmt: skip
+
+
+def _seq_case(kind: str, reverse: bool, bias: bool, nonlinearity: str | None = None) -> Case:
+    """One {lstm,gru,rnn}_seq case; the bias is passed as None when ``bias`` is False."""
+    fn, ref, gates, n_states = SEQ_FNS[kind]
+    kw = {"nonlinearity": nonlinearity} if nonlinearity else {}
+
+    def ours(*a):
+        n = 2 + n_states
+        return fn(*a[:n], a[n] if bias else None, reverse, **kw)
+
+    name = f"{kind}_seq{'_' + nonlinearity if nonlinearity else ''}"
+    name += ("_rev" if reverse else "") + ("" if bias else "_nobias")
+    return Case(f"{kind}_seq", ours, ref(reverse, **kw), _seq_shapes(gates, n_states, bias),
+                gen=_seq_gen, tol32=TOL32, id=name)  # fmt: skip
+
 
 CASES = [
     Case("lstm_cell", _lstm_bp, _lstm_torch, _cell_shapes(4, 2), gen=_scaled, tol32=TOL32),
@@ -59,4 +147,11 @@ CASES = [
     Case("lstm_cell", lambda x, h, c, *w: F.lstm_cell(x[0], h[0], c[0], *w),
          lambda x, h, c, *w: tuple(o[0] for o in torch.lstm_cell(x[:1], (h[:1], c[:1]), *w)),
          _cell_shapes(4, 2), gen=_scaled, tol32=TOL32, id="lstm_cell_unbatched"),
+    *[_seq_case(k, rev, bias) for k in ("lstm", "gru", "rnn") for rev, bias in SEQ_VARIANTS],
+    _seq_case("rnn", False, True, "relu"),
+    _seq_case("rnn", True, True, "relu"),
+    Case("lstm_seq", lambda xg, h, c, w: F.lstm_seq(xg, None, None, w, reverse=True),
+         lambda xg, h, c, w: _lstm_seq_torch(True)(xg, h * 0, c * 0, w),
+         _seq_shapes(4, 2, bias=False), gen=_seq_gen, tol32=TOL32,
+         diff=(True, False, False, True), id="lstm_seq_zero_state"),
 ]  # fmt: skip
