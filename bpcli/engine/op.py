@@ -68,7 +68,14 @@ class Op:
         """Run the forward on the inputs' arrays and, if any needs a gradient, record the node."""
         op = cls.__new__(cls)
         op.attrs = attrs
-        out = op.forward(*[t._data for t in inputs], **attrs)
+        try:
+            out = op.forward(*[t._data for t in inputs], **attrs)
+        except BpcliError:
+            raise
+        except (ValueError, IndexError) as e:
+            # numpy's own complaint (shapes that do not broadcast, ...) named after the op
+            shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
+            raise BpcliError(f"{e} (inputs: {shapes})", cls.name) from None
         track = cls.differentiable and grad_mode.enabled and any(t._requires_grad for t in inputs)
         single = cls.n_outputs == 1
         if track:

@@ -250,3 +250,8 @@ def test_multi_output_op_gets_zero_for_unused_output():
         from bpcli.engine.op import OPS
 
         OPS.pop("_test_two_out")
+
+
+def test_shapes_that_do_not_broadcast_name_the_op_and_shapes():
+    with pytest.raises(BpcliError, match=r"add: .*\(2, 3\) float64, \(4,\) float64"):
+        bp.tensor(np.ones((2, 3))) + bp.tensor(np.ones(4))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from bpcli.data import Dataset
 from bpcli.errors import BpcliError
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import bpcli as bp
+import numpy as np
 from bpcli import functional as F
 from bpcli.nn import Module, Parameter
+
 from bpcli_extras.ops import mish
 
 __all__ = ["Mish", "Swish", "swish"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 import bpcli as bp
+import numpy as np
 from bpcli import functional as F
 from bpcli.errors import BpcliError
 from bpcli.nn import Module
@@ -73,7 +72,7 @@ def sigmoid_focal_loss(
         raise BpcliError(f"alpha must be a number or None, got {alpha!r}", "sigmoid_focal_loss")
     if alpha is not None and alpha >= 0:
         if alpha > 1:
-            raise BpcliError(f"alpha must be in [0, 1] (or None), got {alpha}", "sigmoid_focal_loss")
+            raise BpcliError(f"alpha must be in [0, 1] or None, got {alpha}", "sigmoid_focal_loss")
         loss = loss * (alpha * y + (1 - alpha) * (1 - y))
     return _reduce(loss, reduction)
 

@@ -7,9 +7,8 @@ computes the derivative in one expression.
 
 from __future__ import annotations
 
-import numpy as np
-
 import bpcli as bp
+import numpy as np
 from bpcli.engine.op import Op
 from bpcli.errors import BpcliError
 

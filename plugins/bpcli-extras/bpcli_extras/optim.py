@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-
 from bpcli.optim import Optimizer
 from bpcli.optim.lr_scheduler import LRScheduler
 

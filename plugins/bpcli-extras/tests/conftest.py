@@ -2,7 +2,6 @@
 on: the fixture below loads the installed entry points and restores the manager after."""
 
 import pytest
-
 from bpcli.plugins import manager
 
 

@@ -1,11 +1,11 @@
 """Mish (the extras_mish primitive) and Swish (a composite): finite differences and torch."""
 
+import bpcli as bp
 import numpy as np
 import pytest
-
-import bpcli as bp
 from bpcli.engine.gradcheck import gradcheck
 from bpcli.errors import BpcliError
+
 from bpcli_extras.layers import Mish, Swish, swish
 from bpcli_extras.ops import Mish as MishOp
 from bpcli_extras.ops import mish

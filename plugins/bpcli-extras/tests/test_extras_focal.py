@@ -1,12 +1,12 @@
 """Focal loss against a direct numpy formula (no torchvision), and its gradients."""
 
+import bpcli as bp
 import numpy as np
 import pytest
-
-import bpcli as bp
 from bpcli import functional as F
 from bpcli.engine.gradcheck import gradcheck
 from bpcli.errors import BpcliError
+
 from bpcli_extras.losses import FocalLoss, focal_loss, sigmoid_focal_loss
 
 
