@@ -5,32 +5,40 @@ BIN := $(VENV)/bin
 # The PyTorch CPU wheel (a test oracle only) lies on this machine's disk.
 WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PYTEST := $(BIN)/python -m pytest
+EXTRAS := plugins/bpcli-extras
+EXTRAS_SRC := $(shell find $(EXTRAS)/bpcli_extras $(EXTRAS)/pyproject.toml -type f -name '*.py' -o -name pyproject.toml 2>/dev/null)
 
 .PHONY: install demo test test-all bench lint clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(EXTRAS_SRC)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(WHEELS) -e '.[test]'
+	# The example third-party plugin, installed as a user would install one.
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps ./$(EXTRAS)
 	touch $@
 
 demo: install
 	$(BIN)/python -m bpcli.demo
 
+# The plugin's tests run in their own pytest process: once it is imported its op is in the
+# registry, and the engine's completeness test covers only bpcli's own ops anyway.
 test: install
-	$(PYTEST) -q -m "not slow"
+	$(PYTEST) -q -m "not slow" tests
+	$(PYTEST) -q $(EXTRAS)/tests
 
 test-all: install
-	$(PYTEST) -q
+	$(PYTEST) -q tests
+	$(PYTEST) -q $(EXTRAS)/tests
 
 bench: install
 	$(BIN)/bpcli bench
 
 lint: install
-	$(BIN)/ruff check bpcli tests
-	$(BIN)/ruff format --check bpcli tests
+	$(BIN)/ruff check bpcli tests scripts $(EXTRAS)
+	$(BIN)/ruff format --check bpcli tests scripts $(EXTRAS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache build dist

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bpcli.errors import BpcliError
+
 
 @dataclass
 class BenchResult:
@@ -192,7 +194,13 @@ def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5
     """
     import bpcli as bp
 
-    threads = threads or os.cpu_count() or 1
+    unknown = sorted(set(only or ()) - set(WORKLOADS))
+    if unknown:
+        raise BpcliError(
+            f"unknown workload {', '.join(unknown)}; known: {', '.join(WORKLOADS)}", "--only"
+        )
+    if threads is None:
+        threads = os.cpu_count() or 1
     bp.set_num_threads(threads)
     has_torch = _torch_available()
     if has_torch:

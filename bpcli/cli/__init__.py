@@ -33,10 +33,12 @@ def cli() -> None:
     \b
     Examples:
       bpcli bench                 time training steps against PyTorch
+      bpcli ops                   every op with its gradient formula and ONNX name
     """
 
 
 from bpcli.cli import bench as _bench  # noqa: E402, F401 - registers the command
+from bpcli.cli import ops as _ops  # noqa: E402, F401
 
 
 def main() -> None:

@@ -9,7 +9,12 @@ from bpcli.cli import cli
 
 @click.command("bench")
 @click.option("--repeat", default=50, show_default=True, help="Timed steps per workload.")
-@click.option("--threads", default=None, type=int, help="Threads for both engines (default: all).")
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Threads for both engines (default: all).",
+)
 @click.option("--only", multiple=True, help="Run only these workloads (mlp, cnn).")
 @click.option(
     "--startup/--no-startup",

@@ -41,3 +41,18 @@ def bench_results(results, startup=None, as_json: bool = False) -> None:
             f"cold cache {startup.cold_s:.2f} s, "
             f"warm cache {startup.warm_s:.2f} s; import bpcli {startup.import_s:.2f} s"
         )
+
+
+def ops_table(rows, as_json: bool = False) -> None:
+    if as_json:
+        for r in rows:
+            print(json.dumps(r.to_dict()))
+        return
+    table = Table(title=f"{len(rows)} ops: forward; backward (VJP)")
+    for col in ("family", "op", "formula", "ONNX"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        onnx = r.onnx or "[dim](composed)[/dim]"
+        formula = r.formula if r.differentiable else f"{r.formula} [dim](no gradient)[/dim]"
+        table.add_row(r.family, r.name, formula, onnx)
+    console().print(table)

@@ -30,3 +30,37 @@ def test_unknown_option_is_a_one_line_usage_error():
     assert result.exit_code == 2
     assert "No such option" in result.output
     assert "Traceback" not in result.output
+
+
+def test_user_error_is_one_line_on_stderr_with_exit_2():
+    out = subprocess.run(
+        [sys.executable, "-m", "bpcli", "bench", "--only", "rnn", "--no-startup"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == "bpcli: --only: unknown workload rnn; known: mlp, cnn"
+    assert "Traceback" not in out.stderr
+
+
+def test_ops_table_lists_every_registered_op():
+    import json
+
+    from bpcli.engine.op import OPS
+
+    result = CliRunner().invoke(cli, ["ops", "--json"])
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert {r["name"] for r in rows} == set(OPS)
+    assert all(r["formula"] for r in rows)
+
+
+def test_bench_runs_and_reports_a_ratio():
+    result = CliRunner().invoke(
+        cli, ["bench", "--only", "mlp", "--repeat", "3", "--no-startup", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    row = json.loads(result.output.splitlines()[0])
+    assert row["workload"] == "mlp" and row["bpcli_ms"] > 0

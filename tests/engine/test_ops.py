@@ -40,9 +40,11 @@ def test_finite_differences(case):
 def test_every_differentiable_op_has_a_gradient_case():
     covered = {c.op for c in CASES} | {n for c in CASES for n in c.covers}
     fd_covered = {c.op for c in CASES if c.fd} | {n for c in CASES if c.fd for n in c.covers}
-    missing = sorted(n for n, op in OPS.items() if op.differentiable and n not in covered)
+    # Ops that installed plugins add are tested in their own packages.
+    own = {n: op for n, op in OPS.items() if op.__module__.startswith("bpcli.")}
+    missing = sorted(n for n, op in own.items() if op.differentiable and n not in covered)
     assert not missing, f"ops without a test case: {missing}"
-    no_fd = sorted(n for n, op in OPS.items() if op.differentiable and n not in fd_covered)
+    no_fd = sorted(n for n, op in own.items() if op.differentiable and n not in fd_covered)
     assert not no_fd, f"ops without a finite-difference check: {no_fd}"
 
 

@@ -158,7 +158,7 @@ def _check(opname: str, gates: int, x: Tensor, states: list, w_ih, w_hh, b_ih, b
 
 
 def lstm_cell(
-    input,  # noqa: A002 - torch's argument name
+    input,
     hx=None,
     cx=None,
     w_ih=None,
@@ -186,7 +186,7 @@ def lstm_cell(
 
 
 def gru_cell(
-    input,  # noqa: A002 - torch's argument name
+    input,
     hx=None,
     w_ih=None,
     w_hh=None,
