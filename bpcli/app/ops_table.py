@@ -33,6 +33,6 @@ def ops_table() -> list[OpRow]:
                 op.onnx,
                 op.differentiable,
                 op.n_outputs,
-            )  # fmt: skip
+            )
         )
     return rows

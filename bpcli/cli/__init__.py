@@ -34,12 +34,21 @@ def cli() -> None:
     Examples:
       bpcli bench                 time training steps against PyTorch
       bpcli ops                   every op with its gradient formula and ONNX name
+      bpcli plugins               the plugins loaded and the parts they register
     """
 
 
 from bpcli.cli import bench as _bench  # noqa: E402, F401 - registers the command
 from bpcli.cli import ops as _ops  # noqa: E402, F401
+from bpcli.cli import plugins as _plugins  # noqa: E402, F401
 
 
 def main() -> None:
+    from bpcli.plugins.manager import add_plugin_commands
+
+    try:
+        add_plugin_commands(cli)
+    except BpcliError as e:
+        click.echo(f"bpcli: {e}", err=True)
+        sys.exit(2)
     cli(prog_name="bpcli")

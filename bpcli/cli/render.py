@@ -56,3 +56,22 @@ def ops_table(rows, as_json: bool = False) -> None:
         formula = r.formula if r.differentiable else f"{r.formula} [dim](no gradient)[/dim]"
         table.add_row(r.family, r.name, formula, onnx)
     console().print(table)
+
+
+def plugin_report(report, as_json: bool = False) -> None:
+    if as_json:
+        for p in report.plugins:
+            print(json.dumps(p.to_dict()))
+        return
+    table = Table(title="bpcli plugins")
+    for col in ("plugin", "source", "registers"):
+        table.add_column(col, overflow="fold")
+    for p in report.plugins:
+        parts = "\n".join(
+            f"[bold]{kind}[/bold]: {', '.join(names)}" for kind, names in p.parts.items()
+        )
+        table.add_row(p.name, p.source, parts or "[dim](hooks only)[/dim]")
+    out = console()
+    out.print(table)
+    for w in report.warnings:
+        out.print(f"[yellow]warning:[/yellow] {w}")

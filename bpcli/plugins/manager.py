@@ -41,6 +41,7 @@ REGISTRY_HOOKS = {
 _manager: pluggy.PluginManager | None = None
 _registries: dict[str, Registry] | None = None
 warnings: list[str] = []  # one line per plugin that failed to load
+sources: dict[str, str] = {}  # plugin name -> "distribution version" of third-party plugins
 
 
 class _Manager(pluggy.PluginManager):
@@ -83,6 +84,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         if pm.is_registered(plugin) or pm.get_plugin(ep.name) is not None:
             continue
         _register(pm, plugin, ep.name)
+        sources[ep.name] = f"{dist} {getattr(ep.dist, 'version', '')}".strip()
 
 
 def _register(pm: pluggy.PluginManager, plugin, name: str) -> None:
@@ -97,12 +99,14 @@ def _register(pm: pluggy.PluginManager, plugin, name: str) -> None:
         raise BpcliError(f"{e} (misspelled hook name?)", f"plugin {name}") from None
 
 
-def make_manager(extra_plugins: tuple = (), entry_points: bool = True) -> pluggy.PluginManager:
+def make_manager(
+    extra_plugins: tuple = (), entry_points: bool = True, builtins: bool = True
+) -> pluggy.PluginManager:
     """A fresh manager with the built-ins, ``extra_plugins`` (objects or (name, object))
     and, unless disabled, the installed third-party plugins."""
     pm = _Manager("bpcli")
     pm.add_hookspecs(hookspecs)
-    for modname in DEFAULT_PLUGINS:
+    for modname in DEFAULT_PLUGINS if builtins else ():
         _register(pm, importlib.import_module(modname), modname)
     for item in extra_plugins:
         name, plugin = (
@@ -151,3 +155,10 @@ def reset(extra_plugins: tuple = (), entry_points: bool = True) -> None:
     warnings.clear()
     _manager = make_manager(extra_plugins, entry_points)
     _registries = None
+
+
+def add_plugin_commands(cli) -> None:
+    """Let third-party plugins add Click commands. Only entry points are loaded here (the
+    built-in commands are the CLI's own), so ``bpcli --help`` stays fast."""
+    pm = make_manager(builtins=False)
+    pm.hook.bpcli_register_commands(cli=cli)
