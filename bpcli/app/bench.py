@@ -54,46 +54,38 @@ def _sgd_momentum(params, bufs, lr: float = 0.01, momentum: float = 0.9) -> None
         p.grad = None
 
 
-def _mlp_bpcli(batch: int, rng):
+def _params(shapes, rng) -> list:
+    """Weights and biases drawn as PyTorch's default init does: U(+-1/sqrt(fan_in))."""
     import bpcli as bp
-    from bpcli import functional as F
 
-    sizes = [784, 256, 256, 10]
     params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = 1 / np.sqrt(fan_in)
-        params.append(
-            bp.tensor(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32), True)
-        )
-        params.append(bp.tensor(rng.uniform(-bound, bound, fan_out).astype(np.float32), True))
-    bufs = [np.zeros(p.shape, np.float32) for p in params]
-    x = bp.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
-    y = bp.tensor(rng.integers(0, 10, batch))
+    for wshape, bshape in shapes:
+        bound = 1 / np.sqrt(int(np.prod(wshape[1:])))
+        for shape in (wshape, bshape):
+            params.append(bp.tensor(rng.uniform(-bound, bound, shape).astype(np.float32), True))
+    return params
 
-    def forward():
-        h = F.relu(F.linear(x, params[0], params[1]))
-        h = F.relu(F.linear(h, params[2], params[3]))
-        return F.cross_entropy(F.linear(h, params[4], params[5]), y)
+
+def _bpcli_step(params, forward):
+    """One training step: forward + loss, backward, SGD with momentum (as torch.optim.SGD)."""
+    import bpcli as bp
+
+    bufs = [np.zeros(p.shape, np.float32) for p in params]
 
     def step():
         forward().backward()
         with bp.no_grad():
             _sgd_momentum(params, bufs)
 
-    flops = 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return step, forward, flops
+    return step
 
 
-def _mlp_torch(batch: int, rng):
+def _torch_step(model, x_shape, rng):
     import torch
 
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 10),
-    )  # fmt: skip
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
-    y = torch.tensor(rng.integers(0, 10, batch))
+    x = torch.tensor(rng.standard_normal(x_shape).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 10, x_shape[0]))
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -103,48 +95,63 @@ def _mlp_torch(batch: int, rng):
     return step
 
 
-def _lenet_shapes():
-    # (name, shape) in PyTorch's layout; LeNet-5 on 1x28x28.
-    return [
-        ((6, 1, 5, 5), (6,)), ((16, 6, 5, 5), (16,)), ((120, 256), (120,)), ((84, 120), (84,)),
-        ((10, 84), (10,)),
-    ]  # fmt: skip
+_MLP_SIZES = [784, 256, 256, 10]
+
+
+def _mlp_bpcli(batch: int, rng):
+    import bpcli as bp
+    from bpcli import functional as F
+
+    sizes = _MLP_SIZES
+    p = _params([((o, i), (o,)) for i, o in zip(sizes[:-1], sizes[1:])], rng)
+    x = bp.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
+    y = bp.tensor(rng.integers(0, 10, batch))
+
+    def forward():
+        h = F.relu(F.linear(x, p[0], p[1]))
+        h = F.relu(F.linear(h, p[2], p[3]))
+        return F.cross_entropy(F.linear(h, p[4], p[5]), y)
+
+    flops = 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return _bpcli_step(p, forward), forward, flops
+
+
+def _mlp_torch(batch: int, rng):
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    )
+    return _torch_step(model, (batch, 784), rng)
+
+
+# LeNet-5 on 1x28x28, weights in PyTorch's layout.
+_LENET = [((6, 1, 5, 5), (6,)), ((16, 6, 5, 5), (16,)), ((120, 256), (120,)),
+          ((84, 120), (84,)), ((10, 84), (10,))]  # fmt: skip
 
 
 def _cnn_bpcli(batch: int, rng):
     import bpcli as bp
     from bpcli import functional as F
 
-    params = []
-    for wshape, bshape in _lenet_shapes():
-        fan_in = int(np.prod(wshape[1:]))
-        bound = 1 / np.sqrt(fan_in)
-        params.append(bp.tensor(rng.uniform(-bound, bound, wshape).astype(np.float32), True))
-        params.append(bp.tensor(rng.uniform(-bound, bound, bshape).astype(np.float32), True))
-    bufs = [np.zeros(p.shape, np.float32) for p in params]
+    p = _params(_LENET, rng)
     x = bp.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
     y = bp.tensor(rng.integers(0, 10, batch))
 
     def forward():
-        h = F.max_pool2d(F.relu(F.conv2d(x, params[0], params[1])), 2)
-        h = F.max_pool2d(F.relu(F.conv2d(h, params[2], params[3])), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(x, p[0], p[1])), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, p[2], p[3])), 2)
         h = h.reshape(batch, -1)
-        h = F.relu(F.linear(h, params[4], params[5]))
-        h = F.relu(F.linear(h, params[6], params[7]))
-        return F.cross_entropy(F.linear(h, params[8], params[9]), y)
-
-    def step():
-        forward().backward()
-        with bp.no_grad():
-            _sgd_momentum(params, bufs)
+        h = F.relu(F.linear(h, p[4], p[5]))
+        h = F.relu(F.linear(h, p[6], p[7]))
+        return F.cross_entropy(F.linear(h, p[8], p[9]), y)
 
     conv_flops = 2 * batch * (6 * 24 * 24 * 25 + 16 * 8 * 8 * 6 * 25)
     fc_flops = 2 * batch * (256 * 120 + 120 * 84 + 84 * 10)
-    return step, forward, conv_flops + fc_flops
+    return _bpcli_step(p, forward), forward, conv_flops + fc_flops
 
 
 def _cnn_torch(batch: int, rng):
-    import torch
     from torch import nn
 
     model = nn.Sequential(
@@ -152,16 +159,7 @@ def _cnn_torch(batch: int, rng):
         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84),
         nn.ReLU(), nn.Linear(84, 10),
     )  # fmt: skip
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
-    y = torch.tensor(rng.integers(0, 10, batch))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    return step
+    return _torch_step(model, (batch, 1, 28, 28), rng)
 
 
 WORKLOADS: dict[str, tuple[int, Callable, Callable]] = {
