@@ -27,6 +27,7 @@ _LAZY = {
     "nn": ("bpcli.nn", None),
     "optim": ("bpcli.optim", None),
     "data": ("bpcli.data", None),
+    "onnx": ("bpcli.onnx", None),
 }
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip

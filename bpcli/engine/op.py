@@ -18,6 +18,10 @@ from bpcli.errors import BpcliError
 
 OPS: dict[str, type[Op]] = {}
 
+# Callables f(op_class, inputs, attrs, result) told of every apply, recorded or not (the ONNX
+# exporter traces with it); empty in normal runs, so the hot path pays one truth test.
+observers: list = []
+
 
 class Op:
     """Base class of a primitive. Subclasses set ``name`` and define ``forward``/``backward``.
@@ -88,8 +92,13 @@ class Op:
             op.hooks = op.retained = None
             op.freed = False
         if single:
-            return _wrap(out, op, 0, track)
-        return tuple(_wrap(o, op, i, track) for i, o in enumerate(out))
+            result = _wrap(out, op, 0, track)
+        else:
+            result = tuple(_wrap(o, op, i, track) for i, o in enumerate(out))
+        if observers:
+            for fn in observers:
+                fn(cls, inputs, attrs, result)
+        return result
 
     # -- graph bookkeeping used by the backward walk ---------------------------------------
     def release(self) -> None:

@@ -19,6 +19,10 @@ import numpy as np
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
+# Callables f(module, entering: bool) told when a module's forward starts and ends (the ONNX
+# exporter uses it to name the layer an op ran in); empty in normal runs.
+call_observers: list = []
+
 
 class Parameter(Tensor):
     """A tensor that a Module owns as a trainable weight (``requires_grad`` on by default)."""
@@ -116,7 +120,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not call_observers:
+            return self.forward(*args, **kwargs)
+        for fn in call_observers:
+            fn(self, True)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            for fn in call_observers:
+                fn(self, False)
 
     # -- traversal ------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:

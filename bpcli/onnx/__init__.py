@@ -1,0 +1,32 @@
+"""ONNX in both directions: ``export`` (trace -> ONNX file) and ``load`` (ONNX -> Module).
+
+The submodules load on first use, so ``import bpcli.onnx`` does not import ``onnx`` itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "export": ("bpcli.onnx.exporter", "export"),
+    "ExportResult": ("bpcli.onnx.exporter", "ExportResult"),
+    "verify": ("bpcli.onnx.verify", "verify"),
+    "VerifyResult": ("bpcli.onnx.verify", "VerifyResult"),
+    "load": ("bpcli.onnx.importer", "load"),
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'bpcli.onnx' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,84 @@
+"""The ONNX backend interface (``onnx.backend.base``) over the bpcli importer, so onnx's own
+conformance suite runs against it: ``onnx.backend.test.BackendTest(bpcli.onnx.backend, ...)``.
+
+The graph runs in eval mode (ONNX inference semantics: Dropout off, BatchNormalization on its
+running statistics unless a node sets ``training_mode``), with gradients recorded through
+every float input so the suite exercises the differentiable engine path, not a numpy shortcut.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep
+
+from bpcli.engine.tensor import Tensor
+from bpcli.onnx.importer import OnnxModule, load
+
+__all__ = ["BpcliBackend", "BpcliRep", "prepare", "run_model", "run_node", "supports_device"]
+
+
+class BpcliRep(BackendRep):
+    """A prepared model: ``run(inputs)`` returns a list of numpy arrays."""
+
+    def __init__(self, module: OnnxModule, grad: bool = True):
+        self.module = module
+        self.grad = grad
+
+    def run(self, inputs: Any, **kwargs: Any) -> list[np.ndarray]:
+        if isinstance(inputs, dict):
+            inputs = [inputs[n] for n in self.module.input_names]
+        elif isinstance(inputs, np.ndarray | Tensor):
+            inputs = [inputs]
+        ts = []
+        for x in inputs:
+            a = x.data if isinstance(x, Tensor) else np.asarray(x)
+            # a copy, so an op that writes in place can never change the caller's array
+            ts.append(Tensor(a.copy(), requires_grad=self.grad and a.dtype.kind == "f"))
+        out = self.module(*ts)
+        outs = out if isinstance(out, tuple) else (out,)
+        return [np.asarray(o.data) for o in outs]
+
+
+class BpcliBackend(Backend):
+    @classmethod
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
+        return cls.supports_device(device)
+
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> BpcliRep:
+        super().prepare(model, device, **kwargs)
+        module = load(model, trainable=False, check=False)
+        module.eval()
+        return BpcliRep(module, grad=kwargs.get("grad", True))
+
+    @classmethod
+    def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU", **kwargs: Any):
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU",
+                 outputs_info=None, **kwargs: Any):  # fmt: skip
+        arrays = [np.asarray(x) for x in inputs]
+        names = [n for n in node.input if n]
+        graph_in = [onnx.helper.make_tensor_value_info(
+            n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for n, a in zip(names, arrays, strict=False)]  # fmt: skip
+        graph_out = [onnx.helper.make_empty_tensor_value_info(n) for n in node.output if n]
+        graph = onnx.helper.make_graph([node], "run_node", graph_in, graph_out)
+        opset = kwargs.get("opset_version", onnx.defs.onnx_opset_version())
+        model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
+        return cls.run_model(model, arrays, device, **kwargs)
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        return device.upper().startswith("CPU")
+
+
+prepare = BpcliBackend.prepare
+run_model = BpcliBackend.run_model
+run_node = BpcliBackend.run_node
+supports_device = BpcliBackend.supports_device
+is_compatible = BpcliBackend.is_compatible

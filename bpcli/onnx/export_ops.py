@@ -1,0 +1,236 @@
+"""ONNX emitters of the elementwise, activation and reduction ops.
+
+``EMITTERS`` maps an op's registry name to ``emit(ctx, rec, ins) -> output name(s)``: ``rec`` is
+the traced Record (``rec.attrs`` are the op's attrs, ``rec.inputs``/``rec.outputs`` its
+tensors), ``ins`` the ONNX names of its inputs. Shape, index and layer ops are in
+``export_shape.py`` and ``export_nn.py``, which add to the same table.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bpcli.errors import BpcliError
+from bpcli.onnx.context import onnx_dtype
+
+EMITTERS: dict = {}
+
+
+def emitter(*names):
+    def register(fn):
+        for n in names:
+            EMITTERS[n] = fn
+        return fn
+
+    return register
+
+
+def dtype_of(rec, i: int = 0, out: bool = False) -> np.dtype:
+    return (rec.outputs if out else rec.inputs)[i].dtype
+
+
+# -- one ONNX op each -----------------------------------------------------------------------
+
+SIMPLE = {
+    "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "neg": "Neg",
+    "abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "sin": "Sin", "cos": "Cos",
+    "tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "erf": "Erf", "clone": "Identity",
+    "maximum": "Max", "minimum": "Min", "matmul": "MatMul", "eq": "Equal", "lt": "Less",
+    "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual",
+}  # fmt: skip
+
+
+def same_type(ctx, rec, ins, start: int = 0) -> list[str]:
+    """The names of inputs ``start:``, an int/bool side cast to the float side's type (as the
+    engine's ``same_float`` does)."""
+    dts = [t.dtype for t in rec.inputs[start:]]
+    ins = ins[start:]
+    floats = [d for d in dts if d.kind == "f"]
+    if len(set(dts)) == 1 or not floats:
+        return list(ins)
+    to = onnx_dtype(floats[0])
+    return [
+        n if d.kind == "f" else ctx.node("Cast", [n], to=to) for n, d in zip(ins, dts, strict=True)
+    ]
+
+
+def _simple(op_type):
+    def emit(ctx, rec, ins):
+        return ctx.node(op_type, same_type(ctx, rec, ins))
+
+    return emit
+
+
+for _name, _type in SIMPLE.items():
+    EMITTERS[_name] = _simple(_type)
+
+
+@emitter("ne")
+def _ne(ctx, rec, ins):
+    return ctx.node("Not", [ctx.node("Equal", same_type(ctx, rec, ins))])
+
+
+@emitter("where")
+def _where(ctx, rec, ins):
+    c = ins[0]
+    if dtype_of(rec, 0) != np.bool_:
+        c = ctx.node("Cast", [c], to=onnx_dtype(np.bool_))
+    return ctx.node("Where", [c, *same_type(ctx, rec, ins, 1)])
+
+
+@emitter("rsqrt")
+def _rsqrt(ctx, rec, ins):
+    return ctx.node("Reciprocal", [ctx.node("Sqrt", [ins[0]])])
+
+
+@emitter("cast")
+def _cast(ctx, rec, ins):
+    return ctx.node("Cast", [ins[0]], to=onnx_dtype(rec.attrs["dtype"]))
+
+
+# -- activations ----------------------------------------------------------------------------
+
+
+@emitter("leaky_relu")
+def _leaky_relu(ctx, rec, ins):
+    return ctx.node("LeakyRelu", [ins[0]], alpha=float(rec.attrs["alpha"]))
+
+
+@emitter("elu")
+def _elu(ctx, rec, ins):
+    return ctx.node("Elu", [ins[0]], alpha=float(rec.attrs.get("alpha", 1.0)))
+
+
+@emitter("selu")
+def _selu(ctx, rec, ins):
+    from bpcli.engine.ops.activation import SELU_ALPHA, SELU_SCALE
+
+    return ctx.node("Selu", [ins[0]], alpha=SELU_ALPHA, gamma=SELU_SCALE)
+
+
+@emitter("gelu")
+def _gelu(ctx, rec, ins):
+    x, approx, dt = ins[0], rec.attrs["approximate"], dtype_of(rec)
+    if ctx.opset >= 20:
+        return ctx.node("Gelu", [x], approximate=approx)
+    if approx == "none":  # x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2)))
+        inner = ctx.node("Erf", [ctx.node("Mul", [x, ctx.scalar(1 / math.sqrt(2), dt)])])
+    else:  # 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+        cube = ctx.node("Mul", [ctx.node("Pow", [x, ctx.scalar(3, dt)]),
+                                ctx.scalar(0.044715, dt)])  # fmt: skip
+        arg = ctx.node("Mul", [ctx.node("Add", [x, cube]), ctx.scalar(math.sqrt(2 / math.pi), dt)])
+        inner = ctx.node("Tanh", [arg])
+    half_x = ctx.node("Mul", [x, ctx.scalar(0.5, dt)])
+    return ctx.node("Mul", [half_x, ctx.node("Add", [inner, ctx.scalar(1, dt)])])
+
+
+@emitter("silu")
+def _silu(ctx, rec, ins):
+    return ctx.node("Mul", [ins[0], ctx.node("Sigmoid", [ins[0]])])
+
+
+@emitter("softplus")
+def _softplus(ctx, rec, ins):
+    x, dt = ins[0], dtype_of(rec)
+    beta, thr = rec.attrs["beta"], rec.attrs["threshold"]
+    bx = x if beta == 1 else ctx.node("Mul", [x, ctx.scalar(beta, dt)])
+    y = ctx.node("Softplus", [bx])
+    if beta != 1:
+        y = ctx.node("Div", [y, ctx.scalar(beta, dt)])
+    # torch's threshold: the identity where b x > threshold
+    big = ctx.node("Greater", [bx, ctx.scalar(thr, dt)])
+    return ctx.node("Where", [big, x, y])
+
+
+@emitter("clip", "hardtanh")
+def _clip(ctx, rec, ins):
+    dt = dtype_of(rec)
+    lo, hi = rec.attrs["min"], rec.attrs["max"]
+    if lo is not None and hi is not None and lo > hi:
+        lo = hi  # numpy/torch: every element becomes max
+    args = [ins[0], "" if lo is None else ctx.scalar(lo, dt), "" if hi is None else
+            ctx.scalar(hi, dt)]  # fmt: skip
+    while args[-1] == "":
+        args.pop()
+    return ctx.node("Clip", args)
+
+
+@emitter("softmax")
+def _softmax(ctx, rec, ins):
+    return ctx.node("Softmax", [ins[0]], axis=rec.attrs["axis"])
+
+
+@emitter("log_softmax")
+def _log_softmax(ctx, rec, ins):
+    return ctx.node("LogSoftmax", [ins[0]], axis=rec.attrs["axis"])
+
+
+# -- reductions -----------------------------------------------------------------------------
+
+REDUCE = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax", "min": "ReduceMin",
+          "logsumexp": "ReduceLogSumExp", "l2norm": "ReduceL2"}  # fmt: skip
+
+
+def _reduce(op_type):
+    def emit(ctx, rec, ins):
+        axes = rec.attrs["axes"]
+        if not axes:  # a 0-d input: nothing to reduce
+            return ctx.node("Identity", [ins[0]])
+        return ctx.reduce(op_type, ins[0], axes, rec.attrs["keepdims"])
+
+    return emit
+
+
+for _name, _type in REDUCE.items():
+    EMITTERS[_name] = _reduce(_type)
+
+
+def count(ctx, rec, x: str, axes) -> str:
+    """The number of elements over ``axes`` of input 0, as a float scalar of its dtype
+    (computed in the graph when those axes follow the batch)."""
+    shape, dt = rec.inputs[0].shape, dtype_of(rec)
+    if not ctx.varies(rec, 0) & set(axes):
+        return ctx.scalar(math.prod(shape[a] for a in axes), dt)
+    sizes = ctx.node("Gather", [ctx.node("Shape", [x]), ctx.ints(axes)], axis=0)
+    n = ctx.reduce("ReduceProd", sizes, [0], False)
+    return ctx.node("Cast", [n], to=onnx_dtype(dt))
+
+
+@emitter("var")
+def _var(ctx, rec, ins):
+    x, a, dt = ins[0], rec.attrs, dtype_of(rec)
+    axes = a["axes"]
+    if not axes:
+        return ctx.node("Sub", [x, x])  # 0-d: (x - x)^2 / (1 - c) is 0 (nan for c = 1 too)
+    d = ctx.node("Sub", [x, ctx.reduce("ReduceMean", x, axes, True)])
+    s = ctx.reduce("ReduceSum", ctx.node("Mul", [d, d]), axes, a["keepdims"])
+    denom = ctx.node("Sub", [count(ctx, rec, x, axes), ctx.scalar(a["correction"], dt)])
+    return ctx.node("Div", [s, denom])
+
+
+@emitter("pnorm")
+def _pnorm(ctx, rec, ins):
+    a, dt = rec.attrs, dtype_of(rec)
+    powed = ctx.node("Pow", [ctx.node("Abs", [ins[0]]), ctx.scalar(a["p"], dt)])
+    s = ctx.reduce("ReduceSum", powed, a["axes"], a["keepdims"])
+    return ctx.node("Pow", [s, ctx.scalar(1 / a["p"], dt)])
+
+
+@emitter("argmax", "argmin")
+def _arg(ctx, rec, ins):
+    op_type = "ArgMax" if rec.name == "argmax" else "ArgMin"
+    axis, keep = rec.attrs["axis"], rec.attrs["keepdims"]
+    x, nd = ins[0], rec.inputs[0].ndim
+    if nd == 0:
+        return ctx.const(np.zeros((), np.int64), "zero")
+    if axis is not None:
+        return ctx.node(op_type, [x], axis=axis, keepdims=int(keep))
+    flat = ctx.reshape(x, [-1])
+    y = ctx.node(op_type, [flat], axis=0, keepdims=0)
+    return ctx.reshape(y, [1] * nd) if keep else y
+
+
+def unsupported(rec, why: str):
+    raise BpcliError(why, rec.where)

@@ -1,0 +1,332 @@
+"""ONNX import: a ModelProto becomes an :class:`OnnxModule` whose forward interprets the graph
+with engine ops, so ``loss.backward()`` runs through the imported model itself.
+
+Every node is checked before anything is built: one error lists all unsupported nodes.
+Float initializers become Parameters named as in the ONNX file (BatchNormalization's running
+statistics become buffers); integer initializers stay constants.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+import onnx.version_converter
+from onnx import helper, numpy_helper
+
+from bpcli.engine.convert import const
+from bpcli.engine.tensor import Tensor
+from bpcli.errors import BpcliError
+from bpcli.nn.module import Module, Parameter
+from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
+    import_ops_math,
+    import_ops_nn,
+    import_ops_norm,
+    import_ops_reduce,
+    import_ops_rnn,
+    import_ops_shape,
+)
+from bpcli.onnx.import_ops import IMPORTERS, Context, NodeView
+
+__all__ = ["ImportSummary", "OnnxModule", "load", "unsupported_nodes"]
+
+MIN_OPSET = 7  # older models go through onnx.version_converter first
+CONVERT_TO = 13
+WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "GRU", "RNN"}
+
+
+@dataclass
+class ImportSummary:
+    """What ``load`` built; ``str()`` renders it as plain text."""
+
+    source: str
+    producer: str
+    opset: int
+    converted_from: int | None
+    inputs: list[tuple[str, tuple, str]]
+    outputs: list[tuple[str, tuple, str]]
+    op_counts: dict[str, int]
+    n_params: int
+    trainable: list[str]
+    frozen: list[str]
+    buffers: list[str]
+    untied: list[str] = field(default_factory=list)
+    no_gradient_ops: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        conv = f" (converted from {self.converted_from})" if self.converted_from else ""
+        lines = [f"{self.source}: {self.producer or 'unknown producer'}, opset {self.opset}{conv}"]
+        for title, rows in (("inputs", self.inputs), ("outputs", self.outputs)):
+            lines.append(f"{title}:")
+            lines += [f"  {n} {list(s)} {d}" for n, s, d in rows]
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(self.op_counts.items()))
+        lines.append(f"ops ({sum(self.op_counts.values())}): {ops}")
+        lines.append(f"parameters: {self.n_params:,} in {len(self.trainable) + len(self.frozen)} "
+                     f"tensors ({len(self.trainable)} trainable, {len(self.frozen)} frozen), "
+                     f"{len(self.buffers)} buffers")  # fmt: skip
+        if self.untied:
+            lines.append("untied shared initializers: " + ", ".join(self.untied))
+        if self.no_gradient_ops:
+            lines.append("ops with no gradient: " + ", ".join(self.no_gradient_ops))
+        return "\n".join(lines)
+
+
+# -- reading and checking ---------------------------------------------------------------------
+
+
+def _read(path_or_model) -> tuple[onnx.ModelProto, str]:
+    if isinstance(path_or_model, onnx.ModelProto):
+        return path_or_model, path_or_model.graph.name or "<model>"
+    path = os.fspath(path_or_model)
+    if not os.path.isfile(path):
+        raise BpcliError("no such file", path)
+    try:
+        model = onnx.load(path)
+    except Exception as e:  # protobuf/external-data errors have no common base class
+        raise BpcliError(f"not a readable ONNX model ({type(e).__name__}: {e})", path) from None
+    if not model.graph.node and not model.graph.output:
+        raise BpcliError("not an ONNX model (empty graph)", path)
+    return model, path
+
+
+def _opsets(model: onnx.ModelProto) -> dict[str, int]:
+    out = {}
+    for o in model.opset_import:
+        out["" if o.domain in ("", "ai.onnx") else o.domain] = o.version
+    return out
+
+
+def _decode(a: onnx.AttributeProto):
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [s.decode() for s in v]
+    return v
+
+
+def _views(model: onnx.ModelProto, opsets: dict[str, int]) -> list[NodeView]:
+    views = []
+    for i, n in enumerate(model.graph.node):
+        dom = "" if n.domain in ("", "ai.onnx") else n.domain
+        views.append(NodeView(n.name, n.op_type, dom, list(n.input), list(n.output),
+                              {a.name: _decode(a) for a in n.attribute}, opsets.get(dom, 0),
+                              index=i))  # fmt: skip
+    return views
+
+
+def unsupported_nodes(views: list[NodeView]) -> list[str]:
+    """One line per node the importer cannot map (name, op type, domain, opset, why)."""
+    bad = []
+    for v in views:
+        spec = IMPORTERS.get((v.domain, v.op_type))
+        why = None
+        if spec is None:
+            why = "no importer for this op"
+        elif v.opset < spec.since or (spec.until is not None and v.opset > spec.until):
+            why = f"opset {v.opset} is outside the supported {spec.since}..{spec.until or ''}"
+        elif spec.check is not None:
+            why = spec.check(v)
+        if why:
+            bad.append(f"{v.name or '#' + str(v.index)} {v.op_type} (domain "
+                       f"{v.domain or 'ai.onnx'}, opset {v.opset}): {why}")  # fmt: skip
+        elif spec is not None:
+            v.fn = spec.fn
+    return bad
+
+
+def _toposort(views: list[NodeView], known: set[str], where: str) -> list[NodeView]:
+    ready, out, pending = set(known), [], list(views)
+    while pending:
+        rest = []
+        for v in pending:
+            if all(not n or n in ready for n in v.inputs):
+                out.append(v)
+                ready.update(v.outputs)
+            else:
+                rest.append(v)
+        if len(rest) == len(pending):
+            missing = sorted({n for v in rest for n in v.inputs if n and n not in ready})
+            raise BpcliError(f"graph has a cycle or undefined values: {', '.join(missing[:8])}",
+                             where)  # fmt: skip
+        pending = rest
+    return out
+
+
+def _value_info(vi: onnx.ValueInfoProto) -> tuple[str, tuple, np.dtype | None]:
+    t = vi.type.tensor_type
+    shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                  for d in t.shape.dim) if t.HasField("shape") else None  # fmt: skip
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)) if t.elem_type else None
+    return vi.name, shape, dtype
+
+
+# -- the module ------------------------------------------------------------------------------
+
+
+class OnnxModule(Module):
+    """An imported ONNX graph. Parameters keep their ONNX names (dots included)."""
+
+    def __init__(self, model: onnx.ModelProto, source: str = "<model>", trainable: bool = True,
+                 untie: bool = True, converted_from: int | None = None):  # fmt: skip
+        super().__init__()
+        g = model.graph
+        opsets = _opsets(model)
+        views = _views(model, opsets)
+        bad = unsupported_nodes(views)
+        if bad:
+            raise BpcliError(f"{len(bad)} unsupported node(s):\n  " + "\n  ".join(bad), source)
+        inits = {t.name: t for t in g.initializer}
+        stats = {v.inputs[i] for v in views if v.op_type == "BatchNormalization"
+                 for i in (3, 4) if len(v.inputs) > i}  # fmt: skip
+        untied = _untie(views, inits) if untie else []
+        consts: dict[str, Tensor] = {}
+        for name, t in inits.items():
+            a = numpy_helper.to_array(t)
+            if name in stats:
+                self._buffers[name] = Tensor(a.copy())
+            elif a.dtype in (np.float32, np.float64):
+                self._parameters[name] = Parameter(a.copy(), requires_grad=trainable)
+            else:
+                consts[name] = const(a)
+        for name, (orig, _) in untied.items():
+            self._parameters[name] = Parameter(self._parameters[orig].data.copy(),
+                                               requires_grad=trainable)  # fmt: skip
+        object.__setattr__(self, "_consts", consts)
+        self._inputs = [_value_info(vi) for vi in g.input if vi.name not in inits]
+        self._outputs = [_value_info(vi) for vi in g.output]
+        known = set(inits) | set(untied) | {n for n, _, _ in self._inputs}
+        object.__setattr__(self, "_nodes", _toposort(views, known, source))
+        self._nograd: list[str] = []
+        self._info = dict(source=source, producer=f"{model.producer_name} {model.producer_version}"
+                          .strip(), opset=opsets.get("", 0), converted_from=converted_from,
+                          untied=[f"{k} (copy of {o} for {u})" for k, (o, u) in untied.items()],
+                          op_counts=dict(Counter(v.op_type for v in views)))  # fmt: skip
+
+    # -- hooks the op importers call ------------------------------------------------------------
+    def _note_nograd(self, node: NodeView) -> None:
+        if node.op_type not in self._nograd:
+            self._nograd.append(node.op_type)
+
+    def _update_buffer(self, name: str, value: np.ndarray) -> None:
+        buf = self._buffers.get(name)
+        if buf is not None:
+            buf.data[...] = value
+            buf._version += 1
+
+    # -- running ---------------------------------------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return [n for n, _, _ in self._inputs]
+
+    def _bind(self, inputs) -> dict[str, Tensor]:
+        if len(inputs) != len(self._inputs):
+            names = ", ".join(self.input_names)
+            raise BpcliError(f"expected {len(self._inputs)} input(s) ({names}), got {len(inputs)}",
+                             "onnx model")  # fmt: skip
+        env = {}
+        for (name, shape, dtype), x in zip(self._inputs, inputs, strict=True):
+            t = x if isinstance(x, Tensor) else const(np.asarray(x))
+            if dtype is not None and t.dtype != dtype:
+                raise BpcliError(f"expected dtype {dtype}, got {t.dtype}", f"input {name}")
+            if shape is not None and (len(shape) != t.ndim or any(
+                    isinstance(s, int) and s and s != n for s, n in zip(shape, t.shape))):
+                want = [s if isinstance(s, int) and s else "?" for s in shape]
+                raise BpcliError(f"expected shape {want}, got {list(t.shape)}", f"input {name}")
+            env[name] = t
+        return env
+
+    def forward(self, *inputs):
+        env: dict[str, Tensor] = dict(self._consts)
+        env.update(self._parameters)
+        env.update(self._buffers)
+        env.update(self._bind(inputs))
+        ctx = Context(self, self.training)
+        for node in self._nodes:
+            args = [env[n] if n else None for n in node.inputs]
+            try:
+                out = node.fn(ctx, node, args)
+            except BpcliError as e:
+                if e.where and e.where.startswith("node "):
+                    raise
+                raise BpcliError(f"{e}", node.where()) from None
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+                shapes = ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in args if a is not None)
+                raise BpcliError(f"{type(e).__name__}: {e} (inputs {shapes})",
+                                 node.where()) from None  # fmt: skip
+            outs = out if isinstance(out, tuple | list) else (out,)
+            for name, v in zip(node.outputs, outs, strict=False):
+                if name:
+                    env[name] = v
+        res = tuple(env[n] for n, _, _ in self._outputs)
+        return res[0] if len(res) == 1 else res
+
+    def summary(self) -> ImportSummary:
+        named = list(self.named_parameters())
+        return ImportSummary(
+            inputs=[(n, s or (), str(d)) for n, s, d in self._inputs],
+            outputs=[(n, s or (), str(d)) for n, s, d in self._outputs],
+            n_params=sum(p.size for _, p in named),
+            trainable=[n for n, p in named if p.requires_grad],
+            frozen=[n for n, p in named if not p.requires_grad],
+            buffers=list(self._buffers), no_gradient_ops=list(self._nograd), **self._info,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"{self._info['source']!r}, {len(self._nodes)} nodes"
+
+
+def _untie(views: list[NodeView], inits: dict) -> dict[str, tuple[str, str]]:
+    """Give each extra layer that reads a shared weight its own copy; returns new -> (old, node)."""
+    users: dict[str, list[tuple[NodeView, int]]] = {}
+    for v in views:
+        if v.op_type in WEIGHT_OPS:
+            for i, n in enumerate(v.inputs):
+                if n in inits and (i >= 1 or v.op_type == "MatMul"):
+                    users.setdefault(n, []).append((v, i))
+    new = {}
+    for name, us in users.items():
+        t = inits[name]
+        if len({id(v) for v, _ in us}) < 2 or t.data_type not in (1, 11):
+            continue
+        for k, (v, i) in enumerate(us[1:], start=1):
+            copy = f"{name}#{k}"
+            v.inputs[i] = copy
+            new[copy] = (name, v.name or f"#{v.index}")
+    return new
+
+
+def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
+         untie: bool = True, check: bool = True) -> OnnxModule:  # fmt: skip
+    """Import an ONNX model (file path or ModelProto) as a trainable :class:`OnnxModule`.
+
+    Args:
+        path_or_model: ``.onnx`` file (external data is read from its folder) or a ModelProto.
+        trainable: whether the float initializers start with ``requires_grad`` on.
+        opset_convert: bring models older than opset 7 to opset 13 with onnx's converter.
+        untie: give each Conv/Gemm/MatMul/RNN that shares a weight initializer its own copy.
+        check: run ``onnx.checker`` first.
+
+    Raises:
+        BpcliError: unreadable file, failed check, or unsupported nodes (all listed at once).
+    """
+    model, source = _read(path_or_model)
+    if check:
+        try:
+            onnx.checker.check_model(model)
+        except Exception as e:
+            raise BpcliError(f"onnx.checker: {str(e).splitlines()[0]}", source) from None
+    converted_from = None
+    opset = _opsets(model).get("", 0)
+    if opset_convert and 0 < opset < MIN_OPSET:
+        try:
+            model = onnx.version_converter.convert_version(model, CONVERT_TO)
+            converted_from = opset
+        except Exception:  # noqa: S110 - the support check names what is left unsupported
+            pass
+    return OnnxModule(model, source, trainable, untie, converted_from)

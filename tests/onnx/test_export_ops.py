@@ -1,0 +1,165 @@
+"""Functional ops through the exporter, the training-mode graph, and the error for ops that
+have no ONNX form (all of them listed at once)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+import bpcli as bp
+from bpcli import functional as F
+from bpcli import nn
+from bpcli.errors import BpcliError
+from bpcli.nn import Parameter
+from tests.onnx.export_helpers import OPSETS, Fn, check_export, randn
+
+ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.ort
+
+FUNCS = {
+    "arith": lambda m, x: (x * 2 - 1) / (x.abs() + 1) + x**2 - F.exp(-x) + F.sqrt(x * x + 1),
+    "log_rsqrt": lambda m, x: F.log(x * x + 1) + F.rsqrt(x * x + 1),
+    "sin_cos_erf_neg": lambda m, x: F.sin(x) * F.cos(x) - F.erf(x) + F.neg(x),
+    "min_max_where": lambda m, x: F.where(x > 0, F.maximum(x, 0.5), F.minimum(x, -0.5)),
+    "compare_ne": lambda m, x: F.where(F.ne(x, x[:, :1]), x, 0.0) + F.astype(x >= 0, x.dtype),
+    "clip": lambda m, x: F.clip(x, -0.5, 0.7) + F.clip(x, min=0.1) + F.clip(x, max=0.2),
+    "reduce": lambda m, x: (F.sum(x, axis=1) + F.mean(x, axis=1) + F.max(x, axis=1)
+                            + F.min(x, axis=1) + F.logsumexp(x, axis=1)),
+    "reduce_keep": lambda m, x: F.sum(x, axis=(1, 2), keepdims=True) * F.var(x, axis=2,
+                                                                              keepdims=True),
+    "reduce_batch": lambda m, x: x - F.mean(x, axis=0) + F.var(x, axis=0) + F.sum(x),
+    "norms": lambda m, x: F.norm(x, axis=1) + F.norm(x, ord=3, axis=1) + F.norm(x, ord=1,
+                                                                                 axis=1),
+    "argmax": lambda m, x: (F.astype(F.argmax(x, axis=1), np.float32)
+                            + F.argmin(x, axis=1, keepdims=True) + F.argmax(x)),
+    "shape": lambda m, x: F.transpose(F.reshape(x, (x.shape[0], -1, 2)), (0, 2, 1)),
+    "squeeze": lambda m, x: F.squeeze(F.unsqueeze(x, (1, 3)), 3) * 2,
+    "expand": lambda m, x: F.expand(x[:, :1], x.shape) + F.expand(m.w, x.shape),
+    "concat_stack_split": lambda m, x: F.concat([*F.split(x, [1, 3], axis=2)[::-1],
+                                                 F.stack([x, x], axis=3).sum(axis=3)], axis=2),
+    "pad": lambda m, x: F.pad(x, (1, 2), value=0.5) + F.pad(x, (1, 2), mode="reflect")
+                        + F.pad(x, (1, 2), mode="replicate"),
+    "tile_repeat": lambda m, x: F.tile(x, (1, 2)) + F.repeat(x, 2, axis=2)[:, :, :4].sum()
+                                + F.tile(x[0], (2, 1, 1)).sum(),
+    "getitem": lambda m, x: x[:, 1:3, ::2] + x[:, None, 0, 1:3:1] + x[..., -1:][:, 1:3, :1],
+    "getitem_array": lambda m, x: x[:, [2, 0, 1]] * x[:, np.array([True, False, True])][:, :1]
+                                  + x[:, 0, [1, 1, 0, 2]][:, None, :],
+    "gather": lambda m, x: F.gather(x, 2, np.zeros((1, 2, 2), np.int64) + np.arange(2))
+                           + F.index_select(x, 1, [0, 2])[:1, :, :2],
+    "matmul": lambda m, x: F.matmul(x, m.w.reshape(4, 1)) + F.matmul(m.v, x),
+    "softmax_attention": lambda m, x: F.scaled_dot_product_attention(x, x, x, is_causal=True),
+    "adaptive_pool_4d": lambda m, x: F.adaptive_avg_pool2d(x[:, :, :, None] * x[:, :, None],
+                                                           (3, 2)),
+}  # fmt: skip
+
+
+def _model(fn):
+    return Fn(fn, w=Parameter(randn(4, seed=5)), v=Parameter(randn(1, 3, seed=6)))
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("name", sorted(FUNCS))
+def test_function(name, opset, tmp_path):
+    check_export(_model(FUNCS[name]), randn(2, 3, 4), tmp_path, opset)
+
+
+def test_initializer_names_and_dynamic_dims(tmp_path):
+    bp.manual_seed(0)
+    m = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.LayerNorm(5))
+    res, proto = check_export(m, randn(4, 3, 4), tmp_path, 17,
+                              input_names=["pixels"], output_names=["logits"])  # fmt: skip
+    assert res.input_names == ["pixels"] and res.output_names == ["logits"]
+    names = [i.name for i in proto.graph.initializer]
+    assert {"1.weight", "1.bias", "2.weight", "2.bias"} <= set(names)
+    out = proto.graph.output[0].type.tensor_type.shape.dim
+    assert out[0].dim_param == "batch" and out[1].dim_value == 5
+
+
+def test_static_batch(tmp_path):
+    m = nn.Sequential(nn.Flatten(), nn.Linear(12, 5))
+    res = bp.onnx.export(m, randn(4, 3, 4), tmp_path / "m.onnx", dynamic_batch=False)
+    dims = onnx.load(str(res.path)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [4, 3, 4]
+    assert bp.onnx.verify(m, res.path).ok  # random inputs of the traced shape
+
+
+def test_verify_random_inputs(tmp_path):
+    bp.manual_seed(0)
+    m = nn.Sequential(nn.Embedding(7, 3), nn.Flatten(), nn.Linear(6, 2))
+    res = bp.onnx.export(m, np.array([[1, 6], [0, 2]]), tmp_path / "m.onnx")
+    v = bp.onnx.verify(m, res.path)
+    assert v.ok and v.max_abs < 1e-5
+    assert v.inputs["input"].max() <= 6
+
+
+def test_training_export_structure(tmp_path):
+    bp.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4, momentum=0.2), nn.Dropout(0.3)).eval()
+    before = {k: v.copy() for k, v in m.state_dict().items()}
+    res = bp.onnx.export(m, randn(8, 6), tmp_path / "t.onnx", training=True)
+    for k, v in m.state_dict().items():  # the trace did not move the running statistics
+        np.testing.assert_array_equal(v, before[k])
+    assert not m.training  # the mode it had before
+    proto = onnx.load(str(res.path))
+    onnx.checker.check_model(proto, full_check=True)
+    bn = next(n for n in proto.graph.node if n.op_type == "BatchNormalization")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in bn.attribute}
+    assert attrs["training_mode"] == 1 and attrs["momentum"] == pytest.approx(0.8)
+    assert list(bn.input[3:]) == ["1.running_mean", "1.running_var"]
+    assert res.output_names == ["output", "1.running_mean_updated", "1.running_var_updated"]
+    drop = next(n for n in proto.graph.node if n.op_type == "Dropout")
+    assert len(drop.input) == 3 and len(drop.output) == 2
+
+
+@pytest.mark.parametrize("opset", [14, 17, OPSETS[-1]])
+def test_training_export_values(opset, tmp_path):
+    bp.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Dropout(0.0), nn.ReLU())
+    x = randn(8, 6)
+    res = bp.onnx.export(m, x, tmp_path / "t.onnx", opset=opset, training=True)
+    sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
+    x2 = randn(5, 6, seed=4)
+    got, mean, _var = sess.run(None, {"input": x2})
+    m.train()
+    want = m(bp.tensor(x2)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mean, m[1].running_mean.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_training_export_opset13_is_an_error(tmp_path):
+    m = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4))
+    with pytest.raises(BpcliError, match="opset 14"):
+        bp.onnx.export(m, randn(8, 6), tmp_path / "t.onnx", opset=13, training=True)
+
+
+def test_unsupported_ops_listed_at_once(tmp_path):
+    class Cells(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = Fn(lambda m, x: F.lstm_cell(x, w_ih=m.wi, w_hh=m.wh)[0],
+                           wi=Parameter(randn(8, 3)), wh=Parameter(randn(8, 2)))  # fmt: skip
+            self.gcell = Fn(lambda m, x: F.gru_cell(x, w_ih=m.wi, w_hh=m.wh),
+                            wi=Parameter(randn(6, 2)), wh=Parameter(randn(6, 2)))  # fmt: skip
+
+        def forward(self, x):
+            return self.gcell(self.cell(x))
+
+    with pytest.raises(BpcliError) as e:
+        bp.onnx.export(Cells(), randn(4, 3), tmp_path / "x.onnx")
+    msg = str(e.value)
+    assert "2 op(s)" in msg and "lstm_cell (layer cell)" in msg and "gru_cell (layer gcell)" in msg
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_bad_opset(tmp_path):
+    with pytest.raises(BpcliError, match="opset 12"):
+        bp.onnx.export(nn.Linear(2, 2), randn(1, 2), tmp_path / "x.onnx", opset=12)
+
+
+def test_batch_dependent_constant_error(tmp_path):
+    m = Fn(lambda m, x: x + bp.tensor(np.arange(x.shape[0], dtype=np.float32))[:, None])
+    with pytest.raises(BpcliError, match="dynamic_batch=False"):
+        bp.onnx.export(m, randn(3, 2), tmp_path / "x.onnx")
+    res = bp.onnx.export(m, randn(3, 2), tmp_path / "x.onnx", dynamic_batch=False)
+    assert bp.onnx.verify(m, res.path).ok
