@@ -8,7 +8,7 @@ PYTEST := $(BIN)/python -m pytest
 EXTRAS := plugins/bpcli-extras
 EXTRAS_SRC := $(shell find $(EXTRAS)/bpcli_extras $(EXTRAS)/pyproject.toml -type f -name '*.py' -o -name pyproject.toml 2>/dev/null)
 
-.PHONY: install demo test test-all bench lint clean
+.PHONY: install demo test test-all bench onnx-conformance lint clean
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml $(EXTRAS_SRC)
 	touch $@
 
 demo: install
-	$(BIN)/python -m bpcli.demo
+	$(BIN)/bpcli train models/mlp-digits.toml
 
 # The plugin's tests run in their own pytest process: once it is imported its op is in the
 # registry, and the engine's completeness test covers only bpcli's own ops anyway.
@@ -35,6 +35,10 @@ test-all: install
 
 bench: install
 	$(BIN)/bpcli bench
+
+# The ONNX project's own backend test suite, run through bpcli.onnx.backend.
+onnx-conformance: install
+	$(BIN)/python -m bpcli.onnx.conformance
 
 lint: install
 	$(BIN)/ruff check bpcli tests scripts $(EXTRAS)

@@ -32,15 +32,26 @@ def cli() -> None:
 
     \b
     Examples:
-      bpcli bench                 time training steps against PyTorch
-      bpcli ops                   every op with its gradient formula and ONNX name
-      bpcli plugins               the plugins loaded and the parts they register
+      bpcli init-spec                     write a commented starter spec (model.toml)
+      bpcli train models/mlp-digits.toml  train a spec into runs/<name>-<time>
+      bpcli train SPEC --epochs 3 --json  override fields, JSON lines out
+      bpcli eval runs/<run>               test metrics and confusion matrix
+      bpcli predict runs/<run> x.npz      write predictions for inputs
+      bpcli info models/cnn-digits.toml   layers, shapes, parameters, FLOPs
+      bpcli spec --resolved SPEC          the spec with every default filled in
+      bpcli bench                         time training steps against PyTorch
+      bpcli ops                           every op with its gradient formula and ONNX name
+      bpcli plugins                       the plugins loaded and the parts they register
     """
 
 
 from bpcli.cli import bench as _bench  # noqa: E402, F401 - registers the command
+from bpcli.cli import evaluate as _evaluate  # noqa: E402, F401
+from bpcli.cli import info as _info  # noqa: E402, F401
 from bpcli.cli import ops as _ops  # noqa: E402, F401
 from bpcli.cli import plugins as _plugins  # noqa: E402, F401
+from bpcli.cli import spec as _spec  # noqa: E402, F401
+from bpcli.cli import train as _train  # noqa: E402, F401
 
 
 def main() -> None:

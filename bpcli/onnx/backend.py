@@ -49,7 +49,11 @@ class BpcliBackend(Backend):
 
     @classmethod
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> BpcliRep:
-        super().prepare(model, device, **kwargs)
+        super().prepare(model, device, **kwargs)  # onnx.checker
+        return cls._rep(model, **kwargs)
+
+    @classmethod
+    def _rep(cls, model: onnx.ModelProto, **kwargs: Any) -> BpcliRep:
         module = load(model, trainable=False, check=False)
         module.eval()
         return BpcliRep(module, grad=kwargs.get("grad", True))
@@ -70,7 +74,8 @@ class BpcliBackend(Backend):
         graph = onnx.helper.make_graph([node], "run_node", graph_in, graph_out)
         opset = kwargs.get("opset_version", onnx.defs.onnx_opset_version())
         model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
-        return cls.run_model(model, arrays, device, **kwargs)
+        # the outputs' types are unknown here, so the checker would refuse the graph
+        return cls._rep(model, **kwargs).run(arrays)
 
     @classmethod
     def supports_device(cls, device: str) -> bool:

@@ -125,8 +125,8 @@ class _Collect(unittest.TestResult):
 def _short(err) -> str:
     exc = err[1]
     msg = str(exc).strip().splitlines()
-    first = next((m for m in msg if m.strip()), "")
-    return f"{type(exc).__name__}: {first}"[:300]
+    first = " | ".join(m.strip() for m in msg if m.strip())[:300]
+    return f"{type(exc).__name__}: {first}"
 
 
 def run(pattern: str | None = None, real: bool = False, verbose: bool = False) -> list[Outcome]:
@@ -203,7 +203,9 @@ class Report:
             c = by_op[op]
             lines.append(f"  {op:32s} {c['passed']:3d}/{sum(c.values()):3d} "
                          f"[{TIER_OF.get(op, '-')}]")  # fmt: skip
-        unexpected = [o for o in self.outcomes if o.status == "failed" and not self.expected(o.name)]
+        unexpected = [
+            o for o in self.outcomes if o.status == "failed" and not self.expected(o.name)
+        ]
         fixed = [o for o in self.outcomes if o.status == "passed" and self.expected(o.name)]
         lines.append(f"\nunexpected failures: {len(unexpected)}; xfail now passing: {len(fixed)}")
         for o in unexpected if failures else unexpected[:40]:
@@ -213,12 +215,45 @@ class Report:
         return "\n".join(lines)
 
 
+def _reason(o: Outcome, ops: list[str]) -> str:
+    from bpcli.onnx.import_ops import IMPORTERS
+
+    missing = [op for op in ops if ("", op) not in IMPORTERS]
+    low = o.detail.lower()
+    if "unsupported node" in o.detail and missing:
+        return "no importer for " + ", ".join(missing)
+    if "unsupported node" in o.detail:
+        return o.detail.rsplit("): ", 1)[-1][:120]
+    if any(
+        k in low or k in o.name.lower()
+        for k in ("float16", "bfloat16", "float8", "nopython", "float4", "int4", "bf16", "fp16")
+    ):
+        return "float16/bfloat16/float8/int4 values: engine ops are float32/float64 only"
+    if "training_dropout" in o.name:
+        return "random dropout mask cannot match the reference generator"
+    if "string" in low or "tensor from ndarray" in low:
+        return "string tensors are not supported"
+    if "'list' object" in low:
+        return "sequence/optional values are not supported"
+    return o.detail.split(": ", 1)[-1][:120]
+
+
+def write_xfail(outcomes: list[Outcome], ops: dict[str, list[str]], path: Path = XFAIL_FILE):
+    lines = ["# Expected failures of `python -m bpcli.onnx.conformance`: test-name regex, reason.",
+             "# Regenerate with --write-xfail after a change (then review the diff)."]  # fmt: skip
+    for o in sorted(outcomes, key=lambda o: o.name):
+        if o.status == "failed":
+            lines.append(f"{re.escape(o.name)}  # {_reason(o, ops.get(o.name, []))}")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bpcli.onnx.conformance")
     ap.add_argument("-k", dest="pattern", help="regex on test names (default: all)")
     ap.add_argument("--tiers", action="store_true", help="only the node tests of the tier ops")
     ap.add_argument("--real", action="store_true", help="also run the model-zoo tests")
     ap.add_argument("--failures", action="store_true", help="list every unexpected failure")
+    ap.add_argument("--write-xfail", action="store_true", help="rewrite the xfail list")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per test")
     args = ap.parse_args(argv)
     ops = op_types_by_test()
@@ -230,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = run(pattern, args.real, args.verbose)
     if pattern:
         outcomes = [o for o in outcomes if o.status != "skipped" or "include" not in o.detail]
+    if args.write_xfail:
+        write_xfail(outcomes, ops)
     report = Report(outcomes, ops, read_xfail())
     print(report.render(args.failures))
     print(f"\n{time.perf_counter() - t0:.1f} s")

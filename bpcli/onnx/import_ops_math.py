@@ -196,7 +196,10 @@ def celu(ctx, node, inputs):
 
 @register("Selu", since=6)
 def selu(ctx, node, inputs):
-    a, g = node.attr("alpha", 1.67326319217681884765625), node.attr("gamma", 1.05070102214813232421875)
+    a, g = (
+        node.attr("alpha", 1.67326319217681884765625),
+        node.attr("gamma", 1.05070102214813232421875),
+    )
     return F.mul(F.elu(inputs[0], a), g)
 
 
@@ -291,4 +294,3 @@ def where(ctx, node, inputs):
     if not grad(a, b):
         return wrap(np.where(c.data, a.data, b.data))
     return F.where(c.data.astype(bool), a, b)
-

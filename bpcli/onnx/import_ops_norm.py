@@ -23,7 +23,7 @@ def batch_norm(ctx, node: NodeView, inputs):
     train = ctx.training or bool(node.attr("training_mode", 0))
     if x.ndim < 2:
         raise node.fail(f"input must have at least 2 dims (N, C, ...), got {x.shape}")
-    if not train or node.opset < 14 and len(node.outputs) == 1 and not ctx.training:
+    if not train or (node.opset < 14 and len(node.outputs) == 1 and not ctx.training):
         return F.batch_norm(x, mean.data, var.data, scale, bias, False, 0.0, eps)
     y = F.batch_norm(x, None, None, scale, bias, True, 0.0, eps)
     axes = (0, *range(2, x.ndim))

@@ -17,8 +17,9 @@ _REDUCE = {
     "ReduceLogSumExp": (lambda x, a, k: F.logsumexp(x, a, k), None, 18),
     "ReduceL1": (lambda x, a, k: F.sum(F.abs(x), a, k), lambda v, axis, keepdims: np.sum(
         np.abs(v), axis=axis, keepdims=keepdims), 18),
-    "ReduceL2": (lambda x, a, k: F.sqrt(F.sum(F.mul(x, x), a, k)), lambda v, axis, keepdims: np.sqrt(
-        np.sum(v * v, axis=axis, keepdims=keepdims)), 18),
+    "ReduceL2": (lambda x, a, k: F.sqrt(F.sum(F.mul(x, x), a, k)),
+                 lambda v, axis, keepdims: np.sqrt(np.sum(v * v, axis=axis, keepdims=keepdims)),
+                 18),
     "ReduceSumSquare": (lambda x, a, k: F.sum(F.mul(x, x), a, k), lambda v, axis, keepdims: np.sum(
         v * v, axis=axis, keepdims=keepdims), 18),
     "ReduceLogSum": (lambda x, a, k: F.log(F.sum(x, a, k)), lambda v, axis, keepdims: np.log(
@@ -42,7 +43,7 @@ def reduce(ctx, node: NodeView, inputs):
         axes = None
     else:
         axes = tuple(a % max(x.ndim, 1) for a in axes)
-    if x.size == 0 and axes is not None or x.size == 0 and not grad(x):
+    if (x.size == 0 and axes is not None) or (x.size == 0 and not grad(x)):
         return wrap(_empty_reduce(node.op_type, x.data, axes, keep))
     if not grad(x) and np_fn is not None:
         return wrap(np.asarray(np_fn(x.data, axis=axes, keepdims=keep)).astype(x.dtype))
@@ -60,7 +61,9 @@ def _empty_reduce(op_type, a, axes, keep):
     shape = list(a.shape)
     for ax in axes if axes is not None else range(a.ndim):
         shape[ax] = 1
-    out = np.full(shape, fill).astype(a.dtype) if a.dtype.kind == "f" else np.full(shape, 0, a.dtype)
+    out = (
+        np.full(shape, fill).astype(a.dtype) if a.dtype.kind == "f" else np.full(shape, 0, a.dtype)
+    )
     if a.dtype.kind in "iu" and op_type in ("ReduceMax", "ReduceMin"):
         info = np.iinfo(a.dtype)
         out = np.full(shape, info.min if op_type == "ReduceMax" else info.max, a.dtype)

@@ -114,7 +114,9 @@ def _gru_reset_first(xg, h, r_w, b_hh, hid, reverse):
     outs = [None] * xg.shape[0]
     for t in steps:
         x_t = F.getitem(xg, t)
-        rz = F.add(F.getitem(x_t, (slice(None), slice(0, 2 * hid))), F.matmul(h, F.transpose(rw_rz)))
+        rz = F.add(
+            F.getitem(x_t, (slice(None), slice(0, 2 * hid))), F.matmul(h, F.transpose(rw_rz))
+        )
         rz = F.sigmoid(F.add(rz, b_rz) if b_rz is not None else rz)
         rr = F.getitem(rz, (slice(None), slice(0, hid)))
         z = F.getitem(rz, (slice(None), slice(hid, 2 * hid)))

@@ -182,9 +182,11 @@ class OnnxModule(Module):
         if bad:
             raise BpcliError(f"{len(bad)} unsupported node(s):\n  " + "\n  ".join(bad), source)
         inits = {t.name: t for t in g.initializer}
+        aliases = _alias_identities(views, inits) if untie else {}
+        views = [v for v in views if v.outputs[0] not in aliases] if aliases else views
         stats = {v.inputs[i] for v in views if v.op_type == "BatchNormalization"
                  for i in (3, 4) if len(v.inputs) > i}  # fmt: skip
-        untied = _untie(views, inits) if untie else []
+        untied = _untie(views, inits) if untie else {}
         consts: dict[str, Tensor] = {}
         for name, t in inits.items():
             a = numpy_helper.to_array(t)
@@ -205,7 +207,8 @@ class OnnxModule(Module):
         self._nograd: list[str] = []
         self._info = dict(source=source, producer=f"{model.producer_name} {model.producer_version}"
                           .strip(), opset=opsets.get("", 0), converted_from=converted_from,
-                          untied=[f"{k} (copy of {o} for {u})" for k, (o, u) in untied.items()],
+                          untied=[f"{k} (copy of {o})" for k, o in aliases.items()]
+                          + [f"{k} (copy of {o} for {u})" for k, (o, u) in untied.items()],
                           op_counts=dict(Counter(v.op_type for v in views)))  # fmt: skip
 
     # -- hooks the op importers call ------------------------------------------------------------
@@ -234,8 +237,10 @@ class OnnxModule(Module):
             t = x if isinstance(x, Tensor) else const(np.asarray(x))
             if dtype is not None and t.dtype != dtype:
                 raise BpcliError(f"expected dtype {dtype}, got {t.dtype}", f"input {name}")
-            if shape is not None and (len(shape) != t.ndim or any(
-                    isinstance(s, int) and s and s != n for s, n in zip(shape, t.shape))):
+            if shape is not None and (
+                len(shape) != t.ndim
+                or any(isinstance(s, int) and s and s != n for s, n in zip(shape, t.shape))
+            ):
                 want = [s if isinstance(s, int) and s else "?" for s in shape]
                 raise BpcliError(f"expected shape {want}, got {list(t.shape)}", f"input {name}")
             env[name] = t
@@ -279,6 +284,19 @@ class OnnxModule(Module):
 
     def extra_repr(self) -> str:
         return f"{self._info['source']!r}, {len(self._nodes)} nodes"
+
+
+def _alias_identities(views: list[NodeView], inits: dict) -> dict[str, str]:
+    """``y = Identity(initializer)`` is how torch.onnx writes a weight it de-duplicated (a fresh
+    BatchNorm's running_mean equals its bias): give ``y`` its own initializer under its name."""
+    out = {}
+    for v in views:
+        if (v.op_type == "Identity" and v.inputs and v.inputs[0] in inits
+                and v.outputs[0] not in inits):  # fmt: skip
+            src = inits[v.inputs[0]]
+            out[v.outputs[0]] = src.name
+            inits[v.outputs[0]] = src
+    return out
 
 
 def _untie(views: list[NodeView], inits: dict) -> dict[str, tuple[str, str]]:
@@ -327,6 +345,6 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
         try:
             model = onnx.version_converter.convert_version(model, CONVERT_TO)
             converted_from = opset
-        except Exception:  # noqa: S110 - the support check names what is left unsupported
+        except Exception:
             pass
     return OnnxModule(model, source, trainable, untie, converted_from)

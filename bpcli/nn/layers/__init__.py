@@ -8,6 +8,7 @@ from bpcli.nn.layers import (
     dropout,
     embedding,
     linear,
+    lm,
     norm,
     pool,
     recurrent,
@@ -15,7 +16,7 @@ from bpcli.nn.layers import (
 )
 
 FAMILIES = (linear, activation, container, conv, pool, norm, dropout, embedding, recurrent,
-            attention, transformer)  # fmt: skip
+            attention, transformer, lm)  # fmt: skip
 
 
 def all_layers() -> dict:
