@@ -49,7 +49,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
             raise BpcliError(f"bad checkpoint entry name {entry!r}", str(path))
         tree[entry], found = flatten_state(value)
         for key, arr in found.items():
-            arrays[f"{entry}/{key}"] = np.ascontiguousarray(arr)
+            # NOTE: not np.ascontiguousarray, which turns 0-d arrays (num_batches_tracked) into 1-d
+            arrays[f"{entry}/{key}"] = np.require(arr, requirements="C")
     doc = {"format": FORMAT, "version": VERSION, "entries": tree}
     arrays[JSON_KEY] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
     tmp = path.with_name(f".{path.name}.partial")

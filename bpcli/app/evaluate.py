@@ -272,7 +272,9 @@ def _read_input(src: Path) -> np.ndarray:
             if len(files) == 1:
                 return np.asarray(z[files[0]])
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise BpcliError(f"not a readable .npz file ({e})", str(src)) from None
+        # numpy tries anything that is not .npy/.npz as a pickle, which bpcli never loads
+        why = "" if "pickle" in str(e) else f" ({e})"
+        raise BpcliError(f"not a .npz or .npy array file{why}", str(src)) from None
     raise BpcliError(
         f"expected an array named 'x' or a single array, found {', '.join(files) or 'none'}",
         str(src),

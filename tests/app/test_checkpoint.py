@@ -163,3 +163,10 @@ def test_sigkill_during_large_save_keeps_previous(tmp_path):
     ck = load_checkpoint(target)
     w = ck["model"]["w"]
     assert w.shape == (4_000_000,) and w[0] == w[-1] == ck["epoch"]
+
+
+def test_zero_d_arrays_keep_their_shape(tmp_path):
+    # BatchNorm's num_batches_tracked is 0-d; resume loads it back with a strict shape check.
+    p = save_checkpoint(tmp_path / "last.npz", {"model": {"bn.num_batches_tracked": np.array(7)}})
+    got = load_checkpoint(p)["model"]["bn.num_batches_tracked"]
+    assert got.shape == () and got == 7
