@@ -1,8 +1,11 @@
 """Training-step benchmarks: bpcli and PyTorch timed side by side in one process.
 
-Each workload is one full training step (forward, loss, backward, SGD-with-momentum update).
-Timings alternate between the two engines round by round so that machine noise hits both
-alike; the result is the median per engine and the ratio bpcli / PyTorch.
+Workloads: ``mlp`` and ``cnn`` are one full training step (forward, loss, backward,
+SGD-with-momentum update) on random data; ``mlp-digits-epoch`` (one epoch), ``lstm`` and
+``transformer`` (one truncated-BPTT step) are built from the shipped specs through the library,
+with their optimizer, clipping and schedule (see ``bench_models``). Timings alternate between
+the two engines block by block so that machine noise hits both alike; the result is the median
+per engine and the ratio bpcli / PyTorch.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from bpcli.errors import BpcliError
 @dataclass
 class BenchResult:
     workload: str
-    bpcli_ms: float  # median of one training step
+    bpcli_ms: float  # median of one training step (one epoch for *-epoch workloads)
     torch_ms: float | None
     ratio: float | None  # bpcli / torch; below 1 means bpcli is faster
     bpcli_forward_ms: float  # median of forward + loss alone
@@ -162,10 +165,40 @@ def _cnn_torch(batch: int, rng):
     return _torch_step(model, (batch, 1, 28, 28), rng)
 
 
-WORKLOADS: dict[str, tuple[int, Callable, Callable]] = {
-    "mlp": (128, _mlp_bpcli, _mlp_torch),  # MLP 784-256-256-10, batch 128
-    "cnn": (64, _cnn_bpcli, _cnn_torch),  # LeNet-5, batch 64
-}
+@dataclass(frozen=True)
+class Workload:
+    """``make(has_torch) -> (step, forward, flops, torch_step or None)``; ``weight`` scales the
+    timed and warm-up steps of slow workloads so the whole bench stays short."""
+
+    make: Callable[[bool], tuple]
+    weight: float = 1.0
+    needs_specs: bool = False
+
+
+def _pair(batch: int, make_bp: Callable, make_torch: Callable) -> Callable[[bool], tuple]:
+    def make(has_torch: bool):
+        step, forward, flops = make_bp(batch, np.random.default_rng(0))
+        t_step = make_torch(batch, np.random.default_rng(0)) if has_torch else None
+        return step, forward, flops, t_step
+
+    return make
+
+
+def _workloads() -> dict[str, Workload]:
+    from bpcli.app import bench_models as bm
+
+    return {
+        "mlp": Workload(_pair(128, _mlp_bpcli, _mlp_torch)),  # MLP 784-256-256-10, batch 128
+        "cnn": Workload(_pair(64, _cnn_bpcli, _cnn_torch)),  # LeNet-5, batch 64
+        # one epoch of models/mlp-digits.toml (40 batches of 32, Adam, cosine)
+        "mlp-digits-epoch": Workload(bm.make_mlp_digits_epoch, 0.4, True),
+        # models/char-lstm.toml: embedding 32 -> LSTM 256 -> linear, batch 32 x 64 steps
+        "lstm": Workload(bm.make_lstm, 0.2, True),
+        # models/tiny-transformer.toml: 2 pre-norm layers, d 64, 4 heads, batch 32 x 64
+        "transformer": Workload(bm.make_transformer, 0.2, True),
+    }
+
+
 
 
 def _torch_available() -> bool:
@@ -187,15 +220,19 @@ def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5
         blocks: int = 5) -> list[BenchResult]:  # fmt: skip
     """Time every workload (or those in ``only``) in bpcli and, when installed, PyTorch.
 
-    The ``repeat`` timed steps per engine run in ``blocks`` alternating blocks: alternating
-    step by step would time each engine while the other's idle threads still spin.
+    The ``repeat`` timed steps per engine (times the workload's weight) run in ``blocks``
+    alternating blocks: alternating step by step would time each engine while the other's idle
+    threads still spin. Without the models/ directory (an installed package) the spec-built
+    workloads are skipped unless named in ``only``.
     """
     import bpcli as bp
+    from bpcli.app.bench_models import specs_available
 
-    unknown = sorted(set(only or ()) - set(WORKLOADS))
+    workloads = _workloads()
+    unknown = sorted(set(only or ()) - set(workloads))
     if unknown:
         raise BpcliError(
-            f"unknown workload {', '.join(unknown)}; known: {', '.join(WORKLOADS)}", "--only"
+            f"unknown workload {', '.join(unknown)}; known: {', '.join(workloads)}", "--only"
         )
     if threads is None:
         threads = os.cpu_count() or 1
@@ -205,21 +242,21 @@ def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5
         import torch
 
         torch.set_num_threads(threads)
-    per_block = max(1, repeat // blocks)
     results = []
-    for name, (batch, make_bp, make_torch) in WORKLOADS.items():
-        if only and name not in only:
+    for name, w in workloads.items():
+        if (only and name not in only) or (not only and w.needs_specs and not specs_available()):
             continue
-        step, forward, flops = make_bp(batch, np.random.default_rng(0))
-        t_step = make_torch(batch, np.random.default_rng(0)) if has_torch else None
+        step, forward, flops, t_step = w.make(has_torch)
+        per_block = max(1, round(repeat * w.weight) // blocks)
+        n_warm = max(1, round(warmup * w.weight))
         bp_times, t_times, f_times = [], [], []
         for _ in range(blocks):
-            _timed(step, warmup, [])
+            _timed(step, n_warm, [])
             _timed(step, per_block, bp_times)
             with bp.no_grad():
                 _timed(forward, per_block, f_times)
             if t_step:
-                _timed(t_step, warmup, [])
+                _timed(t_step, n_warm, [])
                 _timed(t_step, per_block, t_times)
         bp_ms, fwd_ms = _median_ms(bp_times), _median_ms(f_times)
         torch_ms = _median_ms(t_times) if t_times else None

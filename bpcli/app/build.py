@@ -285,10 +285,15 @@ def build(spec: Spec, data: bool = True) -> Built:
     read to infer the model's sizes), as for rebuilding a model to load a checkpoint into."""
     manual_seed(spec.seed)  # layers' default initialisers draw from the engine's generator
     ds = load_dataset(spec)
+    imported = None
+    if "onnx" in spec.model:  # an imported graph instead of layers
+        from bpcli.app.onnx_app import onnx_model
+
+        imported, ds = onnx_model(spec, ds)
     splits, standardizer = make_splits(spec, ds)
     task = ds.task
     x, y = _sample(spec, splits, task)
-    model = build_model(spec, x, task, ds.n_classes)
+    model = build_model(spec, x, task, ds.n_classes) if imported is None else imported
     loss, loss_fn = make_loss(spec, task)
     _check_loss(spec, model, loss_fn, x, y, task, ds.n_classes)
     params = [p for p in model.parameters() if p.requires_grad]

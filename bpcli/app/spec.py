@@ -82,6 +82,7 @@ INFERRED = ("in_features", "in_channels", "num_features", "input_size", "num_cha
 SCHEDULE_AUTO = ("T_max", "total_steps", "epochs", "steps_per_epoch")
 _NOT_ARGS = ("self", "params", "optimizer", "last_epoch", "after", "generator", "tensor", "t")
 STANDARDIZE = ("feature", "channel", "global")
+ONNX_MODEL = ("onnx", "freeze", "replace_head")  # [model] fields of an imported graph
 
 
 @dataclass
@@ -180,7 +181,7 @@ def _check_override_path(keys: list[str], item: str) -> None:
     if top not in TOP_LEVEL:
         raise BpcliError(f"{item!r}: unknown field {top!r}{_hint(top, TOP_LEVEL)}", "--set")
     if len(keys) > 1 and top in SECTIONS and top not in ARG_SECTIONS:
-        valid = DEFAULTS[top]
+        valid = [*DEFAULTS[top], *(ONNX_MODEL if top == "model" else ())]
         if keys[1] not in valid:
             raise BpcliError(
                 f"{item!r}: unknown field {top}.{keys[1]}{_hint(keys[1], valid)}", "--set"
@@ -237,6 +238,8 @@ def resolve(raw: dict, source: str = "<spec>") -> Spec:
 
 
 def _section(ctx: _Ctx, sec: str, given: dict) -> dict:
+    if sec == "model" and "onnx" in given:
+        return _onnx_model(ctx, given)
     fixed = DEFAULTS[sec]
     res: dict[str, Any] = {}
     for k, (default, kind) in fixed.items():
@@ -264,6 +267,25 @@ def _section(ctx: _Ctx, sec: str, given: dict) -> dict:
     if sec == "model":
         res["layers"] = _layers(ctx, "model.layers", res["layers"])
     return res
+
+
+def _onnx_model(ctx: _Ctx, given: dict) -> dict:
+    """``[model] onnx = "file.onnx"`` (relative to the spec's folder), ``freeze = ["glob"]``
+    (parameter names to keep fixed), ``replace_head = N`` (a fresh N-class classifier)."""
+    for k in given:
+        if k not in ONNX_MODEL:
+            raise ctx.error(f"model.{k}", f"does not apply to an imported ONNX model "
+                                          f"(valid: {', '.join(ONNX_MODEL)})")  # fmt: skip
+    path = _check(ctx, "model.onnx", given["onnx"], "str")
+    if not ctx.source.startswith("<") and not Path(path).is_absolute():
+        path = str((Path(ctx.source).parent / path).resolve())
+    freeze = given.get("freeze", [])
+    if isinstance(freeze, str):
+        freeze = [freeze]
+    if not isinstance(freeze, list) or not all(isinstance(f, str) and f for f in freeze):
+        raise ctx.error("model.freeze", f"must be an array of glob strings, got {freeze!r}")
+    head = _check(ctx, "model.replace_head", given.get("replace_head"), "posint?")
+    return {"onnx": path, "freeze": list(freeze), "replace_head": head}
 
 
 def _cross_checks(ctx: _Ctx, out: dict) -> None:

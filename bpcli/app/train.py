@@ -53,6 +53,7 @@ class Reporter:
     def on_epoch_end(self, epoch: int, metrics: dict[str, Any]) -> None: ...
     def on_end(self, result: TrainResult) -> None: ...
     def on_message(self, text: str) -> None: ...
+    def on_diagnostics(self, epoch: int, step: int, report: Any) -> None: ...
 
 
 @dataclass
@@ -130,7 +131,7 @@ class _Interrupt:
 
 def train(spec, out_dir=None, resume=None, overwrite: bool = False,
           reporter: Reporter | None = None, argv: list[str] | None = None,
-          epochs: int | None = None) -> TrainResult:  # fmt: skip
+          epochs: int | None = None, diagnose: int | str | None = None) -> TrainResult:  # fmt: skip
     """Train the model a resolved ``Spec`` describes.
 
     Args:
@@ -142,6 +143,9 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
         reporter: receives progress (see ``Reporter``).
         argv: the command line recorded in the manifest (default ``sys.argv``).
         epochs: total epochs to reach (default ``spec.train["epochs"]``).
+        diagnose: gradient diagnostics (``bpcli.app.diagnostics``): None off, ``"epoch"`` at
+            the first step and each epoch's last step, N also every N steps. Each check point
+            goes to ``reporter.on_diagnostics`` and to metrics.jsonl as a ``"diag"`` line.
     """
     from bpcli.app.build import build
 
@@ -175,13 +179,15 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
     log = runs.MetricsLog(run_dir / runs.METRICS_FILE,
                           keep_until_step=st.step if ckpt is not None else None)  # fmt: skip
     run = Run(run_dir, spec, built.model, built.optimizer, st.history)
+    diag = _diagnostics(spec, built, diagnose)
     hook = _hooks()
     try:
         with _Interrupt() as intr:
             reporter.on_start(_info(spec, built, run_dir, st, resume))
             hook.bpcli_on_train_start(run=run)
             try:
-                reason, message = _loop(st, built, spec, run_dir, log, reporter, intr, hook, run)
+                reason, message = _loop(st, built, spec, run_dir, log, reporter, intr, hook, run,
+                                        diag)  # fmt: skip
             except KeyboardInterrupt:
                 # A second Ctrl-C outside forward/backward (mid-update, mid-save): what is in
                 # memory may be torn, so nothing is saved; last.npz is the last complete one.
@@ -225,7 +231,22 @@ def _info(spec, built, run_dir, st: LoopState, resume) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, run):
+def _diagnostics(spec, built, diagnose):
+    if diagnose is None:
+        return None
+    from bpcli.app.diagnostics import Diagnostics, parse_every
+
+    context = {"init": spec.model.get("init"), "bptt": spec.train["bptt"] if built.stateful
+               else None}  # fmt: skip
+    return Diagnostics(built.model, built.optimizer, parse_every(diagnose), context)
+
+
+def _diag_out(log, reporter, report) -> None:
+    log.write(report.to_dict())
+    reporter.on_diagnostics(report.epoch, report.step, report)
+
+
+def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, run, diag=None):
     """Epochs until done; returns ``(stopped_reason, message)``."""
     model, opt, sched = built.model, built.optimizer, built.scheduler
     per_step = sched is not None and built.schedule_interval == "step"
@@ -262,9 +283,13 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                 st.epoch_seconds += time.perf_counter() - t_epoch
                 return _interrupted(st, built, run_dir, reporter)
             rng_before = engine_rng.bit_generator.state
+            checking = diag is not None and diag.wants(st.step + 1, b == nb - 1)
+            if checking:
+                diag.begin()
             try:
                 if lm:
-                    out, hidden = model(xb, st.hidden)
+                    state_in = diag.track_state(st.hidden) if checking and carry else st.hidden
+                    out, hidden = model(xb, state_in)
                 else:
                     out = model(xb)
                 loss = built.loss_fn(out, yb)
@@ -274,10 +299,16 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                 # A second Ctrl-C mid-step: the step is abandoned, nothing was updated.
                 engine_rng.bit_generator.state = rng_before
                 st.epoch_seconds += time.perf_counter() - t_epoch
+                if checking:
+                    diag.abandon()
                 return _interrupted(st, built, run_dir, reporter)
             lv = float(loss.item())
             bad = find_nonfinite(params, lv)
+            if diag is not None and (checking or bad is not None):
+                diag.after_backward(epoch, st.step + 1)
             if bad is not None:
+                if diag is not None:
+                    _diag_out(log, reporter, diag.abandon())
                 msg = _nonfinite_message(st, epoch, b, lv, bad, run_dir)
                 reporter.on_message(msg)
                 return "non-finite", msg
@@ -286,6 +317,8 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
             if clip_value is not None:
                 clip_grad_value_(tensors, clip_value)
             opt.step()
+            if checking:
+                _diag_out(log, reporter, diag.after_step())
             if per_step:
                 sched.step()
             if carry:

@@ -36,7 +36,10 @@ def cli() -> None:
       bpcli train models/mlp-digits.toml  train a spec into runs/<name>-<time>
       bpcli train SPEC --epochs 3 --json  override fields, JSON lines out
       bpcli eval runs/<run>               test metrics and confusion matrix
+      bpcli diagnose runs/<run>           gradient health over the run, flags and fixes
       bpcli predict runs/<run> x.npz      write predictions for inputs
+      bpcli export runs/<run> -o m.onnx   write the model as ONNX (--verify: onnxruntime)
+      bpcli train m.onnx --dataset digits fine-tune an imported ONNX model
       bpcli info models/cnn-digits.toml   layers, shapes, parameters, FLOPs
       bpcli spec --resolved SPEC          the spec with every default filled in
       bpcli bench                         time training steps against PyTorch
@@ -46,11 +49,15 @@ def cli() -> None:
 
 
 from bpcli.cli import bench as _bench  # noqa: E402, F401 - registers the command
+from bpcli.cli import diagnose as _diagnose  # noqa: E402, F401
 from bpcli.cli import evaluate as _evaluate  # noqa: E402, F401
+from bpcli.cli import gradcheck_cmd as _gradcheck  # noqa: E402, F401
 from bpcli.cli import info as _info  # noqa: E402, F401
+from bpcli.cli import onnx_cmds as _onnx_cmds  # noqa: E402, F401
 from bpcli.cli import ops as _ops  # noqa: E402, F401
 from bpcli.cli import plugins as _plugins  # noqa: E402, F401
 from bpcli.cli import spec as _spec  # noqa: E402, F401
+from bpcli.cli import sweep_cmd as _sweep  # noqa: E402, F401
 from bpcli.cli import train as _train  # noqa: E402, F401
 
 

@@ -8,14 +8,23 @@ from bpcli.cli import cli
 
 
 @click.command("bench")
-@click.option("--repeat", default=50, show_default=True, help="Timed steps per workload.")
+@click.option(
+    "--repeat",
+    default=50,
+    show_default=True,
+    help="Timed steps per workload (slow workloads time a fraction of them).",
+)
 @click.option(
     "--threads",
     default=None,
     type=click.IntRange(min=1),
     help="Threads for both engines (default: all).",
 )
-@click.option("--only", multiple=True, help="Run only these workloads (mlp, cnn).")
+@click.option(
+    "--only",
+    multiple=True,
+    help="Run only these workloads (mlp, cnn, mlp-digits-epoch, lstm, transformer); repeatable.",
+)
 @click.option(
     "--startup/--no-startup",
     default=True,
@@ -28,9 +37,13 @@ def bench_cmd(
 ) -> None:
     """Time one training step of standard workloads in bpcli and, when installed, PyTorch.
 
+    mlp-digits-epoch (one epoch), lstm and transformer (one step) are built from
+    models/mlp-digits.toml, char-lstm.toml and tiny-transformer.toml through the library.
+
     \b
     Example:
       bpcli bench --only mlp --repeat 100
+      bpcli bench --only lstm --only transformer --no-startup
     """
     from bpcli.app import bench
     from bpcli.cli import render

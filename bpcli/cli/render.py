@@ -23,7 +23,11 @@ def bench_results(results, startup=None, as_json: bool = False) -> None:
         if startup is not None:
             print(json.dumps({"workload": "startup", **vars(startup)}))
         return
-    table = Table(title="Training step, median (bpcli vs PyTorch, same process)")
+    table = Table(
+        title="Training step, median (bpcli vs PyTorch, same process)",
+        caption="*-epoch: one whole epoch; lstm, transformer: one truncated-BPTT step of the "
+        "char-lstm / tiny-transformer specs; ratio < 1: bpcli is faster",
+    )
     for col in ("workload", "bpcli ms", "torch ms", "ratio", "fwd ms", "bwd/fwd", "GFLOP/s"):
         table.add_column(col, justify="right" if col != "workload" else "left")
     for r in results:

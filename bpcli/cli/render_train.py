@@ -153,10 +153,18 @@ class JsonReporter:
         pass
 
     def on_epoch_end(self, epoch, metrics) -> None:
-        print(_dumps({"epoch": epoch, **metrics}), flush=True)
+        print(_dumps({"epoch": epoch, **metrics, **self._take_diag()}), flush=True)
 
     def on_end(self, result) -> None:
-        print(_dumps(final_object(result)), flush=True)
+        print(_dumps({**final_object(result), **self._take_diag()}), flush=True)
+
+    def on_diagnostics(self, epoch, step, report) -> None:
+        # Check points ride on the next epoch (or final) object: still one line per epoch.
+        self._diag = [*getattr(self, "_diag", []), report.to_dict()]
+
+    def _take_diag(self) -> dict:
+        diag, self._diag = getattr(self, "_diag", []), []
+        return {"diagnostics": diag} if diag else {}
 
     def on_message(self, text) -> None:
         self.shown = (*self.shown, text)
@@ -188,6 +196,7 @@ class RichReporter:
         self._last_epoch_stats = ""
         self.shown: tuple[str, ...] = ()  # messages already on stderr: none, all on stdout
         self._said: list[str] = []
+        self._diag: list = []  # check points of gradient diagnostics
 
     def on_start(self, info) -> None:
         self.epochs = _get(info, "epochs")
@@ -252,6 +261,10 @@ class RichReporter:
             self.console.print(line, soft_wrap=True)
             return
         self.progress.console.print(line, soft_wrap=True)
+        if self._diag and self._diag[-1].epoch == epoch:
+            from bpcli.cli.render_diag import compact_line
+
+            self.progress.console.print(compact_line(self._diag[-1]), soft_wrap=True)
         for k in ("val_accuracy", "val_perplexity", "val_loss"):
             if k in metrics:
                 self._last_epoch_stats = f"{_short(k)} {fmt_metric(k, metrics[k])}"
@@ -261,10 +274,25 @@ class RichReporter:
     def on_message(self, text) -> None:
         (self.progress.console if self.progress else self.console).print(f"[yellow]{text}[/yellow]")
 
+    def on_diagnostics(self, epoch, step, report) -> None:
+        self._diag.append(report)
+
     def on_end(self, result) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        if self._diag:
+            from bpcli.cli.render_diag import diag_table, flag_lines
+
+            series: dict[str, list[float]] = {}
+            for r in self._diag:
+                for name, v in r.layer_norms().items():
+                    series.setdefault(name, []).append(v)
+            last = self._diag[-1]
+            self.console.print(diag_table(last, series))
+            if last.flags:
+                self.console.print(flag_lines(last.flags))
+            self.console.print()
         self.console.print(summary_table(result, said=self._said))
         self.console.print(final_line(result), soft_wrap=True)
 

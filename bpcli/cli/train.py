@@ -63,6 +63,23 @@ def overrides_of(options: dict, sets: tuple[str, ...]) -> list[str]:
     help="Continue the run in RUN_DIR from its last checkpoint, exactly where it stopped.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace the run directory if it exists.")
+@click.option("--dataset", metavar="NAME|FILE",
+              help="SPEC.onnx only: the registered dataset or data file to fine-tune on.")
+@click.option("--freeze", "freeze", multiple=True, metavar="GLOB",
+              help="SPEC.onnx only: keep the parameters whose names match fixed. Repeatable.")
+@click.option("--replace-head", type=int, metavar="N",
+              help="SPEC.onnx only: a fresh N-class last Gemm/MatMul classifier.")
+@click.option(
+    "--diagnose",
+    default="epoch",
+    is_flag=False,
+    flag_value="1",
+    metavar="[N]",
+    help="Gradient diagnostics (norms, update/weight ratio, dead/saturated units, flags with "
+    "fixes) at the first step and each epoch end (the default); --diagnose=N also every N "
+    "steps, --diagnose alone every step. See them with bpcli diagnose RUN_DIR.",
+)
+@click.option("--no-diagnose", is_flag=True, help="No gradient diagnostics.")
 @click.option("--device", default="cpu", show_default=True, help="Only cpu is supported.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per epoch and a final one.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final line.")
@@ -76,6 +93,11 @@ def train_cmd(
     out: str | None,
     resume: str | None,
     overwrite: bool,
+    dataset: str | None,
+    freeze: tuple[str, ...],
+    replace_head: int | None,
+    diagnose: str,
+    no_diagnose: bool,
     device: str,
     as_json: bool,
     quiet: bool,
@@ -96,6 +118,10 @@ def train_cmd(
       bpcli train models/cnn-digits.toml --set train.clip_grad_norm=1.0 --out runs/cnn
       bpcli train models/mlp-digits.toml --resume runs/mlp-digits-20250101-120000
       bpcli train models/spirals.toml --json | jq .test_accuracy
+      bpcli train model.onnx --dataset digits --freeze '0.*' --replace-head 10 --epochs 3
+
+    SPEC may be an ONNX file: its graph is imported and fine-tuned (backprop runs through
+    it) on --dataset, with a 20% test split; resume with RUN_DIR/spec.toml --resume RUN_DIR.
     """
     if device.lower() != "cpu":
         raise BpcliError(f"only cpu is supported (bpcli runs on numpy), got {device}", "--device")
@@ -109,6 +135,7 @@ def train_cmd(
     )
     if not Path(spec_path).is_file():
         raise BpcliError("no such file", where=spec_path)
+    every = None if no_diagnose else _diagnose_every(diagnose)
 
     from bpcli.app.spec import load_spec
     from bpcli.app.train import train
@@ -120,20 +147,41 @@ def train_cmd(
         reporter = render_train.QuietReporter()
     else:
         reporter = render_train.RichReporter()
-    spec = load_spec(spec_path, overrides=overrides)
+    if spec_path.lower().endswith(".onnx"):
+        from bpcli.app.onnx_app import onnx_spec
+
+        spec = onnx_spec(spec_path, dataset, freeze, replace_head, overrides)
+    elif dataset or freeze or replace_head is not None:
+        flag = "--dataset" if dataset else "--freeze" if freeze else "--replace-head"
+        raise BpcliError("applies to an ONNX model (SPEC.onnx) only; set it in the spec", flag)
+    else:
+        spec = load_spec(spec_path, overrides=overrides)
     # The NaN/Inf guard names the first non-finite gradient; numpy's overflow warnings on
     # the way there would only add noise to that one line.
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"bpcli\.")
     try:
         result = train(
             spec, out_dir=out, resume=resume, overwrite=overwrite, reporter=reporter,
-            argv=["bpcli", *sys.argv[1:]],
+            argv=["bpcli", *sys.argv[1:]], diagnose=every,
         )  # fmt: skip
     except KeyboardInterrupt:
         # Interrupted before the first step (while building or loading data): nothing to save.
         click.echo("bpcli: interrupted before training started; nothing saved", err=True)
         sys.exit(130)
     _exit_for(result, reporter)
+
+
+def _diagnose_every(value: str) -> str | int:
+    if value == "epoch":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BpcliError(f"must be a number of steps >= 1 (or 'epoch'), got {value!r}",
+                         "--diagnose")  # fmt: skip
+    return n
 
 
 def _exit_for(result, reporter) -> None:

@@ -11,7 +11,7 @@ import fnmatch
 import functools
 import inspect
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -119,16 +119,41 @@ class Module:
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
+    # Class default: no instance pays for forward hooks until one is registered on it.
+    _forward_hooks: dict | None = None
+
     def __call__(self, *args, **kwargs):
-        if not call_observers:
+        if not call_observers and self._forward_hooks is None:
             return self.forward(*args, **kwargs)
         for fn in call_observers:
             fn(self, True)
         try:
-            return self.forward(*args, **kwargs)
+            out = self.forward(*args, **kwargs)
         finally:
             for fn in call_observers:
                 fn(self, False)
+        for hook in list((self._forward_hooks or {}).values()):
+            replaced = hook(self, args, out)
+            if replaced is not None:
+                out = replaced
+        return out
+
+    def register_forward_hook(self, hook) -> Callable[[], None]:
+        """Call ``hook(module, args, output)`` after each forward of this module; a returned
+        value replaces the output (as PyTorch). Returns a function that removes the hook."""
+        if self._forward_hooks is None:
+            object.__setattr__(self, "_forward_hooks", {})
+        key = object()
+        self._forward_hooks[key] = hook
+
+        def remove() -> None:
+            hooks = self.__dict__.get("_forward_hooks")
+            if hooks is not None:
+                hooks.pop(key, None)
+                if not hooks:
+                    object.__setattr__(self, "_forward_hooks", None)
+
+        return remove
 
     # -- traversal ------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -213,6 +238,26 @@ class Module:
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
+
+    def to(self, dtype) -> Module:
+        """Cast the float parameters and buffers in place (integer buffers stay), and each
+        module's ``dtype``, e.g. ``model.to(np.float64)`` for finite-difference checks."""
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise BpcliError(f"can only cast to a float dtype, got {dt}", "Module.to")
+        for m in self.modules():
+            for store in (m._parameters, m._buffers):
+                for t in store.values():
+                    if t is not None and t.dtype.kind == "f" and t.dtype != dt:
+                        t.data = t.data.astype(dt)
+                        t.grad = None
+            # Layers check inputs against their own dtype (RNNs, attention) and build new
+            # weights with it (lazy in_features), so it moves with the parameters.
+            if isinstance(m.__dict__.get("dtype"), np.dtype):
+                object.__setattr__(m, "dtype", dt)
+            if "dtype" in m.__dict__.get("_config", {}):
+                m._config["dtype"] = dt
+        return self
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:

@@ -54,7 +54,12 @@ def max_opset() -> int:
 
 def _as_inputs(example_input) -> list[Tensor]:
     items = example_input if isinstance(example_input, tuple | list) else [example_input]
-    return [t.detach() if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in items]
+    out = [t.detach() if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in items]
+    for t in out:
+        # NOTE: an imported graph folds nodes none of whose inputs need a gradient into numpy
+        # constants; a float input that needs one keeps them on the tape (frozen layers too)
+        t.requires_grad = t.dtype.kind == "f"
+    return out
 
 
 def _run(model, inputs: list[Tensor]) -> tuple[list[Record], list[Tensor]]:
@@ -71,8 +76,7 @@ def _bigger_batch(t: Tensor, axis: int) -> Tensor:
     if a.ndim <= axis or a.shape[axis] == 0:
         raise BpcliError(f"input of shape {a.shape} has no batch axis {axis}", "export")
     extra = np.take(a, [0], axis=axis)
-    t2 = Tensor(np.concatenate([a, extra], axis=axis))
-    return t2
+    return Tensor(np.concatenate([a, extra], axis=axis), requires_grad=t.requires_grad)
 
 
 def _trace(model, inputs, dynamic_batch, batch_axis):
@@ -111,8 +115,32 @@ def _needed(records: list[Record], live: set[int], outs: list[Tensor]) -> list[R
     return keep[::-1]
 
 
+def emitter_of(name: str):
+    """The emitter of engine op ``name``: built-in, else a plugin's ``"export:<name>"``, else
+    (an op whose class names its ``onnx`` type and has no attrs) one node of that type."""
+    if name in EMITTERS:
+        return EMITTERS[name]
+    from bpcli.engine.op import OPS
+    from bpcli.plugins.manager import registry
+
+    reg = registry("onnx_op")
+    if f"export:{name}" in reg:
+        return reg.get(f"export:{name}")
+    onnx_type = getattr(OPS.get(name), "onnx", None)
+    if onnx_type:
+
+        def one_node(ctx, rec, ins):
+            if rec.attrs:
+                raise BpcliError(f"has attrs {sorted(rec.attrs)}; register an emitter "
+                                 f"'export:{name}' for it", rec.where)  # fmt: skip
+            return ctx.node(onnx_type, list(ins), n_out=len(rec.outputs))
+
+        return one_node
+    return None
+
+
 def _check_supported(ctx: ExportContext, recs: list[Record]) -> None:
-    missing = sorted({r.where for r in recs if r.name not in EMITTERS})
+    missing = sorted({r.where for r in recs if emitter_of(r.name) is None})
     if missing:
         raise BpcliError(
             f"no ONNX export for {len(missing)} op(s): {', '.join(missing)}", "onnx export"
@@ -180,7 +208,7 @@ def build_graph(model, example_input, opset=17, dynamic_batch=True, training=Fal
 
 def _emit(ctx: ExportContext, rec: Record) -> None:
     ctx.path = rec.path
-    out = EMITTERS[rec.name](ctx, rec, Inputs(ctx, rec))
+    out = emitter_of(rec.name)(ctx, rec, Inputs(ctx, rec))
     out = [out] if isinstance(out, str) else list(out)
     for t, name in zip(rec.outputs, out, strict=False):
         if name:
@@ -203,6 +231,11 @@ def _assemble(ctx, model, inputs, in_names, outs, outs2, output_names):
         graph_outs.append(_value_info(ctx, name, t, outs2[k] if outs2 else None))
     for name, dtype, shape in ctx.extra_outputs:
         graph_outs.append(helper.make_tensor_value_info(name, onnx_dtype(dtype), shape))
+    used = {i for n in ctx.nodes for i in n.input}
+    unused = [n for n in in_names if n not in used]
+    if unused:  # an op took the input's values as constants: the file would ignore its input
+        raise BpcliError(f"the traced graph does not read input(s) {', '.join(unused)} (an op "
+                         "used their values as constants)", "onnx export")  # fmt: skip
     graph_ins = []
     for t, name in zip(inputs, in_names, strict=True):
         shape = list(t.shape)

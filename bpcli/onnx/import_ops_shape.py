@@ -120,6 +120,10 @@ def slice_(ctx, node, inputs):
 def gather(ctx, node, inputs):
     x, idx = inputs
     axis = node.attr("axis", 0) % x.ndim
+    if axis == 0 and x.ndim == 2 and idx.dtype.kind in "iu" and grad(x) and idx.size:
+        if idx.data.min() >= 0:
+            # a table lookup: keep the indices a tensor so a re-export still reads the input
+            return F.embedding(idx, x)
     i = idx.data.astype(np.int64)
     i = np.where(i < 0, i + x.shape[axis], i)
     index = (slice(None),) * axis + (i,)

@@ -29,9 +29,9 @@ from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
     import_ops_rnn,
     import_ops_shape,
 )
-from bpcli.onnx.import_ops import IMPORTERS, Context, NodeView
+from bpcli.onnx.import_ops import IMPORTERS, Context, NodeView, OpSpec
 
-__all__ = ["ImportSummary", "OnnxModule", "load", "unsupported_nodes"]
+__all__ = ["ImportSummary", "OnnxModule", "load", "support_reason", "unsupported_nodes"]
 
 MIN_OPSET = 7  # older models go through onnx.version_converter first
 CONVERT_TO = 13
@@ -120,23 +120,44 @@ def _views(model: onnx.ModelProto, opsets: dict[str, int]) -> list[NodeView]:
     return views
 
 
+def plugin_importer(domain: str, op_type: str) -> OpSpec | None:
+    """The importer a plugin registered for an op bpcli has none of (``bpcli_register_onnx_ops``
+    names ``"OpType"`` or ``"domain::OpType"``; a function or an ``OpSpec``)."""
+    from bpcli.plugins.manager import registry
+
+    reg = registry("onnx_op")
+    key = f"{domain}::{op_type}" if domain else op_type
+    if key not in reg:
+        return None
+    obj = reg.get(key)
+    return obj if isinstance(obj, OpSpec) else OpSpec(obj)
+
+
+def _spec_of(v: NodeView) -> OpSpec | None:
+    return IMPORTERS.get((v.domain, v.op_type)) or plugin_importer(v.domain, v.op_type)
+
+
+def support_reason(v: NodeView) -> str | None:
+    """Why the node cannot be imported, or None (then ``v.fn`` is set to its importer)."""
+    spec = _spec_of(v)
+    if spec is None:
+        return "no importer for this op"
+    if v.opset < spec.since or (spec.until is not None and v.opset > spec.until):
+        return f"opset {v.opset} is outside the supported {spec.since}..{spec.until or ''}"
+    why = spec.check(v) if spec.check is not None else None
+    if why is None:
+        v.fn = spec.fn
+    return why
+
+
 def unsupported_nodes(views: list[NodeView]) -> list[str]:
     """One line per node the importer cannot map (name, op type, domain, opset, why)."""
     bad = []
     for v in views:
-        spec = IMPORTERS.get((v.domain, v.op_type))
-        why = None
-        if spec is None:
-            why = "no importer for this op"
-        elif v.opset < spec.since or (spec.until is not None and v.opset > spec.until):
-            why = f"opset {v.opset} is outside the supported {spec.since}..{spec.until or ''}"
-        elif spec.check is not None:
-            why = spec.check(v)
+        why = support_reason(v)
         if why:
             bad.append(f"{v.name or '#' + str(v.index)} {v.op_type} (domain "
                        f"{v.domain or 'ai.onnx'}, opset {v.opset}): {why}")  # fmt: skip
-        elif spec is not None:
-            v.fn = spec.fn
     return bad
 
 

@@ -1,0 +1,351 @@
+"""ONNX for the command line: export a run, summarise or check a file, fine-tune an import.
+
+``export_run`` rebuilds a checkpoint's model and writes it as ONNX (optionally checked in
+onnxruntime); ``import_summary`` and ``check_onnx`` describe a file without training it;
+``onnx_model`` and ``onnx_spec`` make an imported graph a model source for ``build``/``train``
+(``[model] onnx = "file.onnx"``, ``freeze = ["glob", ...]``, ``replace_head = N``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpcli.errors import BpcliError
+
+DEFAULT_OPSET = 17
+EXAMPLE_BATCH = 2
+# data file suffix -> the dataset that reads it (as ``bpcli eval --dataset FILE``)
+DATA_FILES = {".npz": "npz", ".csv": "csv", ".txt": "text"}
+
+
+# -- bpcli export ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportRunResult:
+    """What ``bpcli export`` wrote, and onnxruntime's differences when verified."""
+
+    path: str
+    checkpoint: str
+    spec_name: str
+    opset: int
+    dynamic_batch: bool
+    training: bool
+    inputs: list[tuple[str, list, str]]
+    outputs: list[str]
+    op_types: dict[str, int]
+    n_initializers: int
+    n_params: int
+    verify: dict[str, Any] | None = None  # max_abs, max_rel, ok, rtol, atol, per_output
+    verify_skipped: str | None = None  # why --verify did not run
+
+    @property
+    def n_nodes(self) -> int:
+        return sum(self.op_types.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "n_nodes": self.n_nodes}
+
+
+def example_input(built, batch: int = EXAMPLE_BATCH, seed: int = 0) -> np.ndarray:
+    """A batch to trace with: token ids spanning the vocabulary for a language model, else
+    standard-normal floats of the model's input shape."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, *built.input_shape)
+    if built.task == "language":
+        x = rng.integers(0, built.n_classes, size=shape).astype(np.int64)
+        x.reshape(-1)[:2] = (0, built.n_classes - 1)  # the exporter records the id range
+        return x
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def output_names(built, n_out: int) -> list[str] | None:
+    """``logits`` then ``state_<i>`` for a language model's (logits, state) output."""
+    if built.task == "language" and n_out > 1:
+        return ["logits", *[f"state_{i}" for i in range(n_out - 1)]]
+    return None
+
+
+def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike,
+               opset: int = DEFAULT_OPSET, dynamic_batch: bool = True, verify: bool = False,
+               training: bool = False) -> ExportRunResult:  # fmt: skip
+    """Export the model of a checkpoint (a run directory means its best.npz) to ``out``.
+
+    Raises:
+        BpcliError: missing/corrupt checkpoint, bad opset, an op with no ONNX export,
+            unwritable output.
+    """
+    from bpcli.app.evaluate import restore
+    from bpcli.engine.grad_mode import no_grad
+    from bpcli.engine.tensor import Tensor
+    from bpcli.onnx.exporter import MIN_OPSET as EXPORT_MIN
+    from bpcli.onnx.exporter import export, max_opset
+    from bpcli.onnx.trace import flatten_outputs
+
+    if not EXPORT_MIN <= opset <= max_opset():
+        raise BpcliError(f"must be in {EXPORT_MIN}..{max_opset()}, got {opset}", "--opset")
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise BpcliError("the output directory does not exist", str(out.parent))
+    built, ckpt, path = restore(run_or_checkpoint, data=False)
+    model = built.model
+    model.eval()
+    x = example_input(built)
+    with no_grad():
+        n_out = len(flatten_outputs(model(Tensor(x))))
+    in_names, out_names = None, output_names(built, n_out)
+    if hasattr(model, "input_names") and hasattr(model, "_outputs"):  # an imported graph
+        in_names, out_names = model.input_names, [n for n, _, _ in model._outputs]
+    res = export(model, x, out, opset=opset, dynamic_batch=dynamic_batch, training=training,
+                 input_names=in_names, output_names=out_names)  # fmt: skip
+    import onnx
+
+    g = onnx.load(str(out), load_external_data=False).graph
+    inputs = [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim],
+               str(onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type)))
+              for i in g.input]  # fmt: skip
+    result = ExportRunResult(
+        str(out), str(path), ckpt.get("spec", {}).get("name", ""), opset, dynamic_batch,
+        training, inputs, res.output_names, res.op_types, len(res.initializers),
+        sum(p.size for p in model.parameters()),
+    )  # fmt: skip
+    if verify:
+        _verify(result, model, out, training)
+    return result
+
+
+def _verify(result: ExportRunResult, model, path: Path, training: bool) -> None:
+    if training:
+        result.verify_skipped = "a training-mode graph (batch statistics, dropout) is not compared"
+        return
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        result.verify_skipped = "onnxruntime is not installed (pip install onnxruntime)"
+        return
+    from bpcli.onnx.verify import verify
+
+    v = verify(model, path)
+    result.verify = {
+        "max_abs": v.max_abs,
+        "max_rel": v.max_rel,
+        "ok": v.ok,
+        "rtol": v.rtol,
+        "atol": v.atol,
+        "per_output": {k: list(d) for k, d in v.per_output.items()},
+    }
+
+
+# -- bpcli import / onnx check ------------------------------------------------------------------
+
+
+def load_onnx(path: str | os.PathLike):
+    """``bpcli.onnx.load``, with the list of unsupported nodes on one line."""
+    from bpcli.onnx.importer import load
+
+    try:
+        return load(os.fspath(path))
+    except BpcliError as e:
+        raise BpcliError(e.msg.replace(":\n  ", ": ").replace("\n  ", "; "), e.where) from None
+
+
+def import_summary(path: str | os.PathLike):
+    """The ``ImportSummary`` of an ONNX file: inputs/outputs, op counts, parameters, opset."""
+    return load_onnx(path).summary()
+
+
+@dataclass
+class CheckRow:
+    """One node of ``bpcli onnx check``."""
+
+    node: str
+    op: str
+    domain: str
+    opset: int
+    supported: bool
+    reason: str = ""
+
+
+@dataclass
+class CheckResult:
+    path: str
+    opset: int
+    converted_from: int | None
+    rows: list[CheckRow] = field(default_factory=list)
+
+    @property
+    def unsupported(self) -> list[CheckRow]:
+        return [r for r in self.rows if not r.supported]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "opset": self.opset, "converted_from": self.converted_from,
+                "n_nodes": len(self.rows), "n_unsupported": len(self.unsupported),
+                "nodes": [asdict(r) for r in self.rows]}  # fmt: skip
+
+
+def check_onnx(path: str | os.PathLike) -> CheckResult:
+    """Every node's (op, domain, opset) and whether the importer supports it; nothing runs.
+
+    A file older than opset 7 is checked as the importer would load it (converted to 13).
+    """
+    import onnx.version_converter
+
+    from bpcli.onnx import importer as imp
+
+    model, source = imp._read(os.fspath(path))
+    opset = imp._opsets(model).get("", 0)
+    converted_from = None
+    if 0 < opset < imp.MIN_OPSET:
+        try:
+            model = onnx.version_converter.convert_version(model, imp.CONVERT_TO)
+            converted_from, opset = opset, imp.CONVERT_TO
+        except Exception:
+            pass
+    rows = []
+    for v in imp._views(model, imp._opsets(model)):
+        reason = imp.support_reason(v)
+        rows.append(CheckRow(v.name or f"#{v.index}", v.op_type, v.domain or "ai.onnx", v.opset,
+                             reason is None, reason or ""))  # fmt: skip
+    return CheckResult(source, opset, converted_from, rows)
+
+
+# -- an imported graph as a model source -------------------------------------------------------
+
+
+def onnx_spec(path: str, dataset: str, freeze=(), replace_head: int | None = None,
+              overrides=()):  # fmt: skip
+    """A resolved Spec that fine-tunes the ONNX file at ``path`` on ``dataset`` (a registered
+    name or a data file); ``overrides`` are ``key.path=value`` strings as for ``--set``."""
+    from bpcli.app.spec import apply_overrides, resolve
+
+    p = Path(path)
+    if not p.is_file():
+        raise BpcliError("no such file", str(path))
+    if not dataset:
+        raise BpcliError("an ONNX model needs --dataset NAME or --dataset FILE", "--dataset")
+    data: dict[str, Any] = {"dataset": dataset, "test": 0.2}
+    d = Path(dataset)
+    if d.suffix:
+        kind = DATA_FILES.get(d.suffix.lower())
+        if kind is None or not d.is_file():
+            why = "no such data file" if kind else "unknown data file type (use .npz/.csv/.txt)"
+            raise BpcliError(why, dataset)
+        data = {**data, "dataset": kind, "options": {"path": str(d.resolve())}}
+    model: dict[str, Any] = {"onnx": str(p.resolve())}
+    if freeze:
+        model["freeze"] = list(freeze)
+    if replace_head is not None:
+        model["replace_head"] = replace_head
+    raw = {"name": p.stem, "data": data, "model": model}
+    apply_overrides(raw, overrides)
+    return resolve(raw, f"<{p}>")
+
+
+def _fit_x(x: np.ndarray, shape, dtype, where: str) -> np.ndarray:
+    """``x`` as the ONNX input wants it: reshaped when the sizes agree, cast to its float type."""
+    want = tuple(shape[1:]) if shape else ()
+    fixed = all(isinstance(s, int) and s > 0 for s in want)
+    if shape and len(shape) != x.ndim and fixed:
+        if int(np.prod(x.shape[1:])) != int(np.prod(want)):
+            raise BpcliError(f"samples of shape {tuple(x.shape[1:])} do not fit the model's input "
+                             f"{list(shape)}", where)  # fmt: skip
+        x = x.reshape(len(x), *want)
+    elif fixed and tuple(x.shape[1:]) != want:
+        raise BpcliError(f"samples of shape {tuple(x.shape[1:])} do not fit the model's input "
+                         f"{list(shape)}", where)  # fmt: skip
+    if dtype is not None and x.dtype != dtype and x.dtype.kind == np.dtype(dtype).kind == "f":
+        x = x.astype(dtype)
+    return x
+
+
+def onnx_model(spec, ds):
+    """``(model, ds)``: the spec's ONNX file imported (head replaced), and the dataset with its
+    samples shaped as the graph's input wants them."""
+    where = f"{spec.source}: model.onnx"
+    if ds.task == "language":
+        raise BpcliError("fine-tuning an ONNX model on a language dataset is not supported", where)
+    model = load_onnx(spec.model["onnx"])
+    if len(model._inputs) != 1 or len(model._outputs) != 1:
+        raise BpcliError(f"training needs one input and one output; the graph has "
+                         f"{len(model._inputs)} and {len(model._outputs)}", where)  # fmt: skip
+    _, shape, dtype = model._inputs[0]
+    ds = ds.with_x(_fit_x(ds.x, shape, dtype, where))
+    if spec.model.get("replace_head"):
+        replace_head(model, spec.model["replace_head"], np.random.default_rng([spec.seed, 2]))
+    _dry_run(model, ds.x[:2], where)
+    freeze(model, spec.model.get("freeze") or (), f"{spec.source}: model.freeze")
+    model.train()
+    return model, ds
+
+
+def _dry_run(model, x: np.ndarray, where: str) -> None:
+    from bpcli.engine.grad_mode import no_grad
+    from bpcli.engine.tensor import Tensor
+
+    model.eval()
+    try:
+        with no_grad():
+            model(Tensor(x))
+    except BpcliError as e:
+        raise BpcliError(f"the imported graph cannot run on samples of shape "
+                         f"{tuple(x.shape[1:])}: {e}", where) from None  # fmt: skip
+
+
+def _users(model, value: str):
+    return [v for v in model._nodes if value in v.inputs]
+
+
+def replace_head(model, n: int, rng: np.random.Generator) -> str:
+    """Give the last Gemm (or MatMul + Add) with weight initializers ``n`` outputs, initialised
+    as a fresh ``Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias).
+    Returns the weight's name."""
+    from bpcli.nn.module import Parameter
+
+    params = model._parameters
+    for node in reversed(model._nodes):
+        if node.op_type not in ("Gemm", "MatMul") or len(node.inputs) < 2:
+            continue
+        w = node.inputs[1]
+        if w not in params or params[w].ndim != 2:
+            continue
+        out_axis = 0 if node.op_type == "Gemm" and node.attr("transB", 0) else 1
+        bias = node.inputs[2] if node.op_type == "Gemm" and len(node.inputs) > 2 else None
+        if node.op_type == "MatMul":
+            adds = [u for u in _users(model, node.outputs[0]) if u.op_type == "Add"]
+            other = [i for u in adds for i in u.inputs if i != node.outputs[0]]
+            bias = other[0] if other else None
+        old = params[w]
+        fan_in = old.shape[1 - out_axis]
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (n, fan_in) if out_axis == 0 else (fan_in, n)
+        params[w] = Parameter(rng.uniform(-bound, bound, shape).astype(old.dtype))
+        if bias in params and params[bias].size == old.shape[out_axis]:
+            b = params[bias]
+            bshape = (*b.shape[:-1], n) if b.ndim else (n,)
+            params[bias] = Parameter(rng.uniform(-bound, bound, bshape).astype(b.dtype))
+        return w
+    raise BpcliError("no Gemm or MatMul with a weight initializer to replace", "replace_head")
+
+
+def freeze(model, patterns, where: str) -> list[str]:
+    """Turn off ``requires_grad`` of the parameters whose names match any glob; a glob that
+    matches nothing is an error listing the names."""
+    named = list(model.named_parameters())
+    frozen = []
+    for pat in patterns:
+        hits = [n for n, _ in named if fnmatch.fnmatchcase(n, pat)]
+        if not hits:
+            names = ", ".join(n for n, _ in named[:12]) + (" ..." if len(named) > 12 else "")
+            raise BpcliError(f"{pat!r} matches no parameter (parameters: {names})", where)
+        frozen += [n for n in hits if n not in frozen]
+    for n, p in named:
+        if n in frozen:
+            p.requires_grad = False
+    return frozen

@@ -1,0 +1,169 @@
+"""Gradient diagnostics: statistics, flags with evidence and fixes, the acceptance story of
+models/deep-sigmoid.toml vs models/deep-relu-he.toml, metrics.jsonl lines."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from bpcli.app import runs
+from bpcli.app.diagnostics import DiagReport, Diagnostics, load_run, parse_every
+from bpcli.app.spec import load_spec
+from bpcli.app.train import Reporter, train
+from bpcli.engine.tensor import Tensor
+from bpcli.errors import BpcliError
+from bpcli.nn.layers.activation import ReLU, Sigmoid
+from bpcli.nn.layers.container import Sequential
+from bpcli.nn.layers.linear import Linear
+
+
+class Collect(Reporter):
+    def __init__(self):
+        self.reports: list[DiagReport] = []
+
+    def on_diagnostics(self, epoch, step, report):
+        self.reports.append(report)
+
+
+def run(tmp_path, spec_file, *overrides, diagnose="epoch", epochs=1):
+    spec = load_spec(spec_file, overrides=[f"train.epochs={epochs}", *overrides])
+    rep = Collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = train(spec, out_dir=tmp_path / "run", reporter=rep, diagnose=diagnose)
+    return result, rep.reports
+
+
+def kinds(reports):
+    return {f.kind for r in reports for f in r.flags}
+
+
+def test_deep_sigmoid_vanishes_at_its_first_layers_and_is_told_relu_he(tmp_path):
+    _, reports = run(tmp_path, "models/deep-sigmoid.toml")
+    assert [r.step for r in reports] == [1, 40]  # first step, end of epoch 1
+    for r in reports:
+        (flag,) = [f for f in r.flags if f.kind == "vanishing"]
+        assert flag.layers[:3] == ["0", "2", "4"] and "18" not in flag.layers
+        assert "0.weight" in flag.evidence and "orders of magnitude" in flag.evidence
+        assert "sigmoid" in flag.evidence and "He" in flag.evidence
+        assert "relu" in flag.suggestion and "he_normal" in flag.suggestion
+    # the numbers behind it: norms grow by orders of magnitude from the first layer to the last
+    norms = [p.grad_norm for p in reports[0].params if p.name.endswith("weight")]
+    assert norms[-1] / norms[0] > 1e5
+
+
+def test_deep_relu_he_raises_nothing(tmp_path):
+    _, reports = run(tmp_path, "models/deep-relu-he.toml", epochs=2)
+    assert len(reports) == 3 and kinds(reports) == set()
+
+
+def test_healthy_default_mlp_digits_raises_nothing(tmp_path):
+    result, reports = run(tmp_path, "models/mlp-digits.toml", epochs=40)
+    assert result.ok and len(reports) == 41 and kinds(reports) == set()
+    p = reports[0].params[0]
+    assert p.grad_norm > 0 and p.weight_norm > 0 and 0 < p.update_ratio < 1
+    assert math.isclose(p.grad_max, max(p.grad_max, abs(p.grad_mean)))
+    (act,) = reports[0].activations
+    assert act.type == "ReLU" and act.units == 256 and 0 <= act.dead < 0.5
+
+
+def test_lr_10_explodes_with_a_clip_value(tmp_path):
+    _, reports = run(tmp_path, "models/mlp-digits.toml", "optimizer.lr=10.0", epochs=1)
+    (flag,) = [f for r in reports for f in r.flags if f.kind == "exploding"]
+    assert "median" in flag.evidence
+    clip = float(flag.suggestion.split("train.clip_grad_norm = ")[1].split(";")[0])
+    first = math.sqrt(sum(p.grad_norm**2 for p in reports[0].params))
+    assert 0.5 * first < clip < 2 * first  # read from the norms seen, not a constant
+    assert "optimizer.lr = 1" in flag.suggestion
+    assert "update_ratio" in kinds(reports)
+
+
+def test_non_finite_step_is_diagnosed_before_the_run_stops(tmp_path):
+    result, reports = run(tmp_path, "models/deep-relu-he.toml", "optimizer.lr=10.0")
+    assert result.stopped_reason == "non-finite"
+    last = reports[-1]
+    assert last.nonfinite and last.flags[0].kind == "exploding"
+    assert last.flags[0].severity == "error" and "clip_grad_norm" in last.flags[0].suggestion
+    lines = runs.read_metrics(tmp_path / "run" / runs.METRICS_FILE)
+    assert lines[-1]["kind"] == "diag" and lines[-1]["nonfinite"] is True
+
+
+def test_negative_bias_init_kills_relus(tmp_path):
+    bias = 'model.bias_init={type = "constant", val = -3.0}'
+    _, reports = run(tmp_path, "models/deep-relu-he.toml", bias)
+    flag = next(f for f in reports[0].flags if f.kind == "dead_units")
+    assert "1" in flag.layers and "for the whole batch" in flag.evidence
+    assert "averages -3" in flag.evidence
+    assert "leaky_relu" in flag.suggestion and 'bias_init = "zeros"' in flag.suggestion
+
+
+def test_every_n_steps_and_metrics_jsonl(tmp_path):
+    _, reports = run(tmp_path, "models/deep-relu-he.toml", diagnose=7)
+    steps = [r.step for r in reports]
+    assert steps == [1, 7, 14, 21, 28, 35, 40]
+    lines = [r for r in runs.read_metrics(tmp_path / "run" / runs.METRICS_FILE)
+             if r["kind"] == "diag"]  # fmt: skip
+    assert [r["step"] for r in lines] == steps
+    back = DiagReport.from_dict(lines[1])
+    assert back.params[0].grad_norm == pytest.approx(reports[1].params[0].grad_norm)
+    whole = load_run(tmp_path / "run")
+    assert len(whole.series()["0.weight"]) == len(steps) and whole.timeline == []
+
+
+def test_diagnostics_off_changes_nothing(tmp_path):
+    spec = load_spec("models/deep-relu-he.toml", overrides=["train.epochs=1"])
+    a = train(spec, out_dir=tmp_path / "a", diagnose=None)
+    b = train(spec, out_dir=tmp_path / "b", diagnose=1)
+    assert a.metrics == b.metrics  # diagnostics observe, never change the run
+    assert all(r["kind"] != "diag" for r in runs.read_metrics(tmp_path / "a" / "metrics.jsonl"))
+
+
+def test_saturation_and_unit_stats():
+    model = Sequential(Linear(4, 8), Sigmoid(), Linear(8, 3), ReLU())
+    for p in model.parameters():
+        p.data[...] = 0
+    model[0].bias.data[:6] = 50.0  # 6 of 8 units pinned at 1
+    model[2].bias.data[:] = -1.0  # every ReLU unit dead
+
+    class Opt:
+        param_groups = [{"lr": 0.1}]
+
+    d = Diagnostics(model, Opt())
+    d.begin()
+    out = model(Tensor(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)))
+    out.sum().backward()
+    d.after_backward(1, 1)
+    r = d.after_step()
+    sat, dead = r.activations
+    assert (sat.type, sat.units, sat.saturated, sat.source) == ("Sigmoid", 8, 0.75, "0")
+    assert (dead.type, dead.dead, dead.source) == ("ReLU", 1.0, "2")
+    assert {"saturation", "dead_units"} <= {f.kind for f in r.flags}
+    assert model[1]._forward_hooks is None  # hooks are gone after the check point
+
+
+def test_parse_every_and_missing_run(tmp_path):
+    assert parse_every("epoch") is None and parse_every(5) == 5
+    with pytest.raises(BpcliError, match="not a run directory"):
+        load_run(tmp_path)
+    (tmp_path / runs.METRICS_FILE).write_text('{"kind": "epoch", "step": 1}\n')
+    with pytest.raises(BpcliError, match="--diagnose"):
+        load_run(tmp_path)
+
+
+def test_module_forward_hook_sees_and_may_replace_the_output():
+    relu = ReLU()
+    seen = []
+    remove = relu.register_forward_hook(lambda m, args, out: seen.append((m, args[0], out)))
+    x = Tensor(np.array([-1.0, 2.0], np.float32))
+    y = relu(x)
+    assert seen[0][0] is relu and seen[0][1] is x and seen[0][2] is y
+    remove2 = relu.register_forward_hook(lambda m, args, out: out * 2)
+    np.testing.assert_array_equal(relu(x).data, [0.0, 4.0])
+    remove()
+    remove2()
+    assert relu._forward_hooks is None and len(seen) == 2
+    relu(x)
+    assert len(seen) == 2
