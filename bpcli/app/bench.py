@@ -199,8 +199,6 @@ def _workloads() -> dict[str, Workload]:
     }
 
 
-
-
 def _torch_available() -> bool:
     try:
         import torch  # noqa: F401
@@ -236,12 +234,14 @@ def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5
         )
     if threads is None:
         threads = os.cpu_count() or 1
-    bp.set_num_threads(threads)
     has_torch = _torch_available()
     if has_torch:
         import torch
 
         torch.set_num_threads(threads)
+    # NOTE: after torch: Numba's OpenMP layer started first loads a second libgomp next to
+    # torch's, and the two pools' spinning made torch's small steps ~20x slower.
+    bp.set_num_threads(threads)
     results = []
     for name, w in workloads.items():
         if (only and name not in only) or (not only and w.needs_specs and not specs_available()):

@@ -121,8 +121,10 @@ def _mlp_digits_torch(built, x, y):
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers)
     opt = _torch_optimizer(built.spec, model.parameters())
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(built.spec, built.steps_per_epoch))
-    xt, yt, bs = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), built.spec.train["batch_size"]
+    factor = _warmup_cosine(built.spec, built.steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    bs = built.spec.train["batch_size"]
     gen = torch.Generator().manual_seed(0)
 
     def step():

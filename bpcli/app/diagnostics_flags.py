@@ -9,7 +9,8 @@ run (models/mlp-digits.toml, models/deep-relu-he.toml) raises none.
 from __future__ import annotations
 
 import math
-import statistics
+from bisect import bisect_left, insort
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,17 +81,66 @@ class ModelInfo:
         return {k for _, _, k in self.activations}
 
 
-def check(report, history: list, info: ModelInfo) -> list[Flag]:
-    """Every flag the report raises, given the earlier check points of the run."""
+class Recent:
+    """What the rules compare a check point against: the first check point's total gradient
+    norm, and over the last ``HISTORY`` check points the finite totals (kept sorted, for
+    their median) and the learning rates.
+
+    ``add`` keeps it up to date one check point at a time, so a check point at every step
+    costs the rules a few list operations rather than a pass over the window.
+    """
+
+    def __init__(self):
+        self.first: float | None = None
+        self.window: deque = deque()  # (total or None if non-finite, lr) per check point
+        self.totals: list[float] = []
+
+    @classmethod
+    def of(cls, history: list) -> Recent:
+        recent = cls()
+        for r in history[-HISTORY:]:
+            recent.add(r)
+        recent.first = history[0].grad_total if history else None
+        return recent
+
+    def add(self, report) -> None:
+        if self.first is None:
+            self.first = report.grad_total
+        total = None if report.nonfinite else report.grad_total
+        self.window.append((total, report.lr))
+        if total is not None:
+            insort(self.totals, total)
+        if len(self.window) > HISTORY:
+            old, _ = self.window.popleft()
+            if old is not None:
+                del self.totals[bisect_left(self.totals, old)]
+
+    def median(self) -> float:
+        return _median(self.totals)
+
+    def peak_lr(self, lr: float) -> float:
+        return max(max((x for _, x in self.window), default=lr), lr)
+
+
+def check(report, history: list, info: ModelInfo, recent: Recent | None = None) -> list[Flag]:
+    """Every flag the report raises, given the earlier check points of the run (``recent``:
+    the same kept up to date by the caller, ``Recent.of(history)`` if not given)."""
+    if recent is None:
+        recent = Recent.of(history)
     flags = []
     for rule in (_exploding, _vanishing, _dead, _saturated, _update_ratio, _batchnorm, _bptt):
-        flag = rule(report, history, info, flags)
+        flag = rule(report, recent, info, flags)
         if flag is not None:
             flags.append(flag)
     return flags
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _median(xs: list[float]) -> float:
+    """statistics.median of a sorted list, without its per-call overhead."""
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
 def _g(x: float) -> str:
     return f"{x:.2g}" if 1e-3 <= abs(x) < 1e4 or x == 0 else f"{x:.1e}"
 
@@ -136,17 +186,17 @@ def _spec_init(info: ModelInfo) -> str:
 
 
 # -- rules ----------------------------------------------------------------------------------
-def _exploding(report, history, info, flags) -> Flag | None:
+def _exploding(report, recent: Recent, info, flags) -> Flag | None:
     # The recent past is the reference (and keeps --diagnose=1 at O(1) per step).
-    finite = [r.grad_total for r in history[-HISTORY:] if not r.nonfinite]
+    finite = recent.totals
     lr = report.lr
     if report.nonfinite:
         bad = next(p.name for p in report.params if not math.isfinite(p.grad_norm))
         ok = [p.grad_norm for p in report.params if math.isfinite(p.grad_norm)]
-        clip = statistics.median(finite) if finite else math.sqrt(sum(x * x for x in ok)) or 1.0
+        clip = _median(finite) if finite else math.sqrt(sum(x * x for x in ok)) or 1.0
         seen = ""
         if finite:
-            lo, hi = min(finite), max(finite)
+            lo, hi = finite[0], finite[-1]
             seen = f"; total norm at earlier check points {_g(lo)}" + (
                 f"..{_g(hi)}" if hi > lo else ""
             )
@@ -159,8 +209,8 @@ def _exploding(report, history, info, flags) -> Flag | None:
             f"and lower the learning rate: optimizer.lr = {_round1(lr / 10):g} (now {_g(lr)})",
         )
     total = _total(report)
-    if finite and total > EXPLODE_GROWTH * statistics.median(finite):
-        med = statistics.median(finite)
+    if finite and total > EXPLODE_GROWTH * _median(finite):
+        med = _median(finite)
         top = max(report.params, key=lambda p: p.grad_norm)
         return Flag(
             "exploding",
@@ -175,7 +225,7 @@ def _exploding(report, history, info, flags) -> Flag | None:
     return None
 
 
-def _vanishing(report, history, info, flags) -> Flag | None:
+def _vanishing(report, recent, info, flags) -> Flag | None:
     ws = [p for p in _weights(report) if math.isfinite(p.grad_norm)]
     if len(ws) < 3 or report.nonfinite:
         return None
@@ -226,7 +276,7 @@ def _vanishing(report, history, info, flags) -> Flag | None:
     )
 
 
-def _dead(report, history, info, flags) -> Flag | None:
+def _dead(report, recent, info, flags) -> Flag | None:
     bad = [a for a in report.activations if a.dead is not None and a.dead >= DEAD_FRAC]
     if not bad:
         return None
@@ -253,7 +303,7 @@ def _dead(report, history, info, flags) -> Flag | None:
     return Flag("dead_units", "warn", [a.name for a in bad], evidence, "; ".join(fix))
 
 
-def _saturated(report, history, info, flags) -> Flag | None:
+def _saturated(report, recent, info, flags) -> Flag | None:
     bad = [
         a for a in report.activations if a.saturated is not None and a.saturated >= SATURATED_FRAC
     ]
@@ -275,7 +325,7 @@ def _saturated(report, history, info, flags) -> Flag | None:
     return Flag("saturation", "warn", [a.name for a in bad], evidence, fix)
 
 
-def _update_ratio(report, history, info, flags) -> Flag | None:
+def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
     if report.nonfinite:
         return None
     # Layers that vanish are their own problem; the learning rate is judged on the others.
@@ -287,7 +337,7 @@ def _update_ratio(report, history, info, flags) -> Flag | None:
     ]
     if not ws:
         return None
-    ratio = statistics.median(p.update_ratio for p in ws)
+    ratio = _median(sorted(p.update_ratio for p in ws))
     lr = report.lr
     if lr <= 0:
         return None
@@ -304,9 +354,12 @@ def _update_ratio(report, history, info, flags) -> Flag | None:
         )
     # Small steps are meant when a schedule has decayed the learning rate, or when the model
     # has converged (gradients 100x below the first check point's): judge only neither.
-    peak = max([r.lr for r in history[-HISTORY:]] + [lr])
-    first = _total(history[0]) if history else _total(report)
-    if 0 < ratio < RATIO_LOW and lr >= 0.5 * peak and _total(report) >= CONVERGED * first:
+    first = _total(report) if recent.first is None else recent.first
+    if (
+        0 < ratio < RATIO_LOW
+        and lr >= 0.5 * recent.peak_lr(lr)
+        and _total(report) >= CONVERGED * first
+    ):
         suggest = min(suggest, _round1(10 * lr))
         return Flag(
             "update_ratio",
@@ -318,7 +371,7 @@ def _update_ratio(report, history, info, flags) -> Flag | None:
     return None
 
 
-def _batchnorm(report, history, info, flags) -> Flag | None:
+def _batchnorm(report, recent, info, flags) -> Flag | None:
     bad = [n for n in report.norms if n.collapsed >= 0.5]
     if not bad:
         return None
@@ -335,7 +388,7 @@ def _batchnorm(report, history, info, flags) -> Flag | None:
     return Flag("batchnorm", "warn", [n.name for n in bad], evidence, fix)
 
 
-def _bptt(report, history, info, flags) -> Flag | None:
+def _bptt(report, recent, info, flags) -> Flag | None:
     b = report.bptt
     if not b or report.nonfinite:
         return None

@@ -63,12 +63,24 @@ def overrides_of(options: dict, sets: tuple[str, ...]) -> list[str]:
     help="Continue the run in RUN_DIR from its last checkpoint, exactly where it stopped.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace the run directory if it exists.")
-@click.option("--dataset", metavar="NAME|FILE",
-              help="SPEC.onnx only: the registered dataset or data file to fine-tune on.")
-@click.option("--freeze", "freeze", multiple=True, metavar="GLOB",
-              help="SPEC.onnx only: keep the parameters whose names match fixed. Repeatable.")
-@click.option("--replace-head", type=int, metavar="N",
-              help="SPEC.onnx only: a fresh N-class last Gemm/MatMul classifier.")
+@click.option(
+    "--dataset",
+    metavar="NAME|FILE",
+    help="SPEC.onnx only: the registered dataset or data file to fine-tune on.",
+)
+@click.option(
+    "--freeze",
+    "freeze",
+    multiple=True,
+    metavar="GLOB",
+    help="SPEC.onnx only: keep the parameters whose names match fixed. Repeatable.",
+)
+@click.option(
+    "--replace-head",
+    type=int,
+    metavar="N",
+    help="SPEC.onnx only: a fresh N-class last Gemm/MatMul classifier.",
+)
 @click.option(
     "--diagnose",
     default="epoch",

@@ -134,3 +134,19 @@ def softmax_xent_fwd_bwd(logits, target, weight, ignore_index, smoothing):
         loss[i] = li
         wt[i] = w_t
     return loss, dlog, wt
+
+
+@kernel
+def softmax_rows_bwd(y, g):
+    """y (M, C) softmax output, g (M, C) its gradient, C-contiguous, one dtype -> dx (M, C) =
+    y * (g - sum(g * y)) per row, in y's dtype (the row sum in float64)."""
+    m_rows, c = y.shape
+    dx = np.empty_like(y)
+    for i in range(m_rows):
+        dot = 0.0
+        for j in range(c):
+            dot += g[i, j] * y[i, j]
+        d = y.dtype.type(dot)
+        for j in range(c):
+            dx[i, j] = y[i, j] * (g[i, j] - d)
+    return dx

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bpcli.app import runs
-from bpcli.app.diagnostics import DiagReport, Diagnostics, load_run, parse_every
+from bpcli.app.diagnostics import Diagnostics, DiagReport, load_run, parse_every
 from bpcli.app.spec import load_spec
 from bpcli.app.train import Reporter, train
 from bpcli.engine.tensor import Tensor

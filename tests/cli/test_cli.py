@@ -34,12 +34,13 @@ def test_unknown_option_is_a_one_line_usage_error():
 
 def test_user_error_is_one_line_on_stderr_with_exit_2():
     out = subprocess.run(
-        [sys.executable, "-m", "bpcli", "bench", "--only", "rnn", "--no-startup"],
+        [sys.executable, "-m", "bpcli", "bench", "--only", "nosuch", "--no-startup"],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 2
-    assert out.stderr.strip() == "bpcli: --only: unknown workload rnn; known: mlp, cnn"
+    assert out.stderr.strip().startswith("bpcli: --only: unknown workload nosuch; known: mlp, cnn")
+    assert len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
 
 

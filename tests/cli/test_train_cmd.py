@@ -211,7 +211,17 @@ def test_a_real_process_trains_and_reports(tmp_path):
 def test_interrupted_batchnorm_run_resumes(tmp_path):
     # cnn-digits has BatchNorm buffers (a 0-d num_batches_tracked) that must survive resume.
     out = tmp_path / "cnn"
-    first = run("train", str(ROOT / "models" / "cnn-digits.toml"), "--epochs", "1", "--out", out, "--quiet")
+    first = run(
+        "train", str(ROOT / "models" / "cnn-digits.toml"), "--epochs", "1", "--out", out, "--quiet"
+    )
     assert first.exit_code == 0, first.output
-    again = run("train", str(ROOT / "models" / "cnn-digits.toml"), "--epochs", "2", "--resume", out, "--quiet")
+    again = run(
+        "train",
+        str(ROOT / "models" / "cnn-digits.toml"),
+        "--epochs",
+        "2",
+        "--resume",
+        out,
+        "--quiet",
+    )
     assert again.exit_code == 0, again.output

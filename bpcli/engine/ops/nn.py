@@ -14,8 +14,9 @@ from bpcli.engine.convert import const, lift
 from bpcli.engine.op import Op
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
+from bpcli.kernels.dropout import dropout_bwd, dropout_fwd, dropout_keep
 from bpcli.kernels.embedding import embedding_bwd
-from bpcli.kernels.softmax import softmax_rows
+from bpcli.kernels.softmax import softmax_rows, softmax_rows_bwd
 
 __all__ = [
     "dropout",
@@ -58,6 +59,11 @@ class Softmax(Op):
         y, axis = self.y, self.attrs["axis"]
         if y.ndim == 0:
             return np.zeros_like(g)
+        if axis == y.ndim - 1 and y.size and g.dtype == y.dtype:
+            # One fused pass per row instead of four numpy passes and two temporaries.
+            c = y.shape[-1]
+            dx = softmax_rows_bwd(y.reshape(-1, c), np.ascontiguousarray(g).reshape(-1, c))
+            return dx.reshape(y.shape)
         gy = g * y
         gy -= y * np.sum(gy, axis=axis, keepdims=True)
         return gy
@@ -106,9 +112,13 @@ def log_softmax(x, axis: int | None = -1, *, dim: int | None = None) -> Tensor:
 # -- dropout --------------------------------------------------------------------------------
 
 
+def _mask_args(p: float, seed: int) -> tuple[np.uint64, np.uint64]:
+    return np.uint64(seed % 2**64), np.uint64(min(round(p * 2**32), 2**32))
+
+
 def dropout_mask(shape: tuple[int, ...], p: float, seed: int) -> np.ndarray:
     """The keep-mask the dropout op draws for ``seed``: True with probability ``1 - p``."""
-    return np.random.default_rng(seed).random(shape) >= p
+    return dropout_keep(math.prod(shape), *_mask_args(p, seed)).reshape(shape)
 
 
 class Dropout(Op):
@@ -118,13 +128,22 @@ class Dropout(Op):
     n_outputs = 2  # (y, mask), as ONNX Dropout
 
     def forward(self, x, p, seed):
-        self.mask = dropout_mask(x.shape, p, seed)
         # NOTE: p == 1 keeps nothing: scale 0 (not inf) so the output is zeros, not nan.
         self.scale = x.dtype.type(0.0 if p >= 1.0 else 1.0 / (1.0 - p))
-        return x * self.mask * self.scale, self.mask
+        if x.dtype.kind != "f":
+            self.mask = dropout_mask(x.shape, p, seed)
+            return x * self.mask * self.scale, self.mask
+        # One fused pass draws the mask and scales (the mask is a hash of (seed, index)).
+        y, keep = dropout_fwd(np.ascontiguousarray(x).reshape(-1), *_mask_args(p, seed),
+                              self.scale)  # fmt: skip
+        self.mask = keep.reshape(x.shape)
+        return y.reshape(x.shape), self.mask
 
     def backward(self, g, _gmask):
-        return g * self.mask * self.scale
+        if g.dtype.kind != "f":
+            return g * self.mask * self.scale
+        dx = dropout_bwd(np.ascontiguousarray(g).reshape(-1), self.mask.reshape(-1), self.scale)
+        return dx.reshape(g.shape)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, generator=None, seed=None) -> Tensor:
