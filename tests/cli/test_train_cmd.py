@@ -225,3 +225,10 @@ def test_interrupted_batchnorm_run_resumes(tmp_path):
         "--quiet",
     )
     assert again.exit_code == 0, again.output
+
+
+def test_threads_option(tmp_path):
+    bad = run("train", MLP, "--threads", "0", "--out", tmp_path / "t0")
+    assert bad.exit_code == 2 and not (tmp_path / "t0").exists()
+    ok = run("train", MLP, "--threads", "1", "--epochs", "1", "--quiet", "--out", tmp_path / "t1")
+    assert ok.exit_code == 0, ok.output
