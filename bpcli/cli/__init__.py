@@ -43,6 +43,9 @@ def cli() -> None:
       bpcli info models/cnn-digits.toml   layers, shapes, parameters, FLOPs
       bpcli spec --resolved SPEC          the spec with every default filled in
       bpcli bench                         time training steps against PyTorch
+      bpcli gradcheck SPEC                finite-difference check of every gradient
+      bpcli sweep SPEC --lr 1e-4:1:9      learning rate x initialiser grid
+      bpcli lr-find SPEC                  learning-rate range test
       bpcli ops                           every op with its gradient formula and ONNX name
       bpcli plugins                       the plugins loaded and the parts they register
     """
