@@ -15,9 +15,9 @@ epoch, and with ``every=N`` every N-th step. Each check point gives a ``DiagRepo
 
 from __future__ import annotations
 
-import functools
 import json
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,10 +86,11 @@ class DiagReport:
     flags: list[rules.Flag] = field(default_factory=list)
     nonfinite: bool = False
     grad_total: float = 0.0  # the L2 norm of all gradients together
+    layout: Layout | None = field(default=None, repr=False, compare=False)  # for to_json
 
     def to_dict(self) -> dict[str, Any]:
         # NOTE: by hand, not dataclasses.asdict: this runs at every step with --diagnose=1.
-        d = {k: v for k, v in self.__dict__.items() if k not in _LISTS}
+        d = {k: v for k, v in self.__dict__.items() if k not in _SKIP}
         d.update({k: [dict(x.__dict__) for x in getattr(self, k)] for k in _LISTS})
         d = {"kind": "diag", **d}
         clean = math.isfinite(self.grad_total) and all(
@@ -98,54 +99,25 @@ class DiagReport:
         return d if clean else _finite_json(d)
 
     def to_json(self) -> str:
-        """``json.dumps(self.to_dict())``, the same text at a third of the cost: the keys are
-        known, so only the numbers are formatted (this runs at every step with --diagnose=1)."""
-        # NOTE: float repr is what json writes for a finite float; anything else (inf, nan,
-        # a name with "inf" or "nan" in it) takes the general path.
-        params = ", ".join(
-            [
-                _PARAM_JSON
-                % (
-                    _json_str(p.name),
-                    _json_str(p.layer),
-                    p.shape,
-                    p.grad_norm,
-                    p.grad_mean,
-                    p.grad_std,
-                    p.grad_max,
-                    p.zero_frac,
-                    p.weight_norm,
-                    "null" if p.update_ratio is None else repr(p.update_ratio),
-                )
-                for p in self.params
-            ]
-        )
-        acts = ", ".join(
-            [
-                _ACT_JSON
-                % (
-                    _json_str(a.name),
-                    _json_str(a.type),
-                    a.units,
-                    "null" if a.dead is None else repr(a.dead),
-                    "null" if a.saturated is None else repr(a.saturated),
-                    a.mean,
-                    _json_str(a.source),
-                )
-                for a in self.activations
-            ]
-        )
-        rest = (
-            json.dumps(self.bptt),
-            "true" if self.nonfinite else "false",
-            self.grad_total,
-            params,
-            acts,
-            json.dumps([dict(n.__dict__) for n in self.norms]) if self.norms else "[]",
-            json.dumps([dict(f.__dict__) for f in self.flags]) if self.flags else "[]",
-        )
-        line = _REPORT_JSON % (self.epoch, self.step, self.lr, *rest)
-        if "inf" in line or "nan" in line or "np." in line:
+        """``json.dumps(self.to_dict())``: the same text, cheaper for the reports of a
+        ``Diagnostics`` (this runs at every step with --diagnose=1)."""
+        lay = self.layout
+        if lay is None or self.nonfinite or self.norms or self.flags or self.bptt:
+            return json.dumps(self.to_dict())
+        vals = [self.epoch, self.step, self.lr, self.grad_total]
+        for p in self.params:
+            r = p.update_ratio
+            vals += (p.grad_norm, p.grad_mean, p.grad_std, p.grad_max, p.zero_frac,
+                     p.weight_norm, "null" if r is None else r)  # fmt: skip
+        for a in self.activations:
+            d, sat = a.dead, a.saturated
+            vals += (a.units, "null" if d is None else d, "null" if sat is None else sat, a.mean)
+        if not lay.fits(self, len(vals)):
+            return json.dumps(self.to_dict())
+        line = lay.template % tuple(vals)
+        # NOTE: %s of a finite float is its repr, as json writes it; "inf"/"nan" in the text
+        # (the template has neither) is a non-finite number: to_dict says how to write it.
+        if "inf" in line or "nan" in line:
             return json.dumps(self.to_dict())
         return line
 
@@ -170,23 +142,48 @@ class DiagReport:
 
 
 _LISTS = ("params", "activations", "norms", "flags")
-_REPORT_JSON = (
-    '{"kind": "diag", "epoch": %r, "step": %r, "lr": %r, "bptt": %s, "nonfinite": %s, '
-    '"grad_total": %r, "params": [%s], "activations": [%s], "norms": %s, "flags": %s}'
-)
-_PARAM_JSON = (
-    '{"name": %s, "layer": %s, "shape": %r, "grad_norm": %r, "grad_mean": %r, "grad_std": %r, '
-    '"grad_max": %r, "zero_frac": %r, "weight_norm": %r, "update_ratio": %s}'
-)
-_ACT_JSON = (
-    '{"name": %s, "type": %s, "units": %r, "dead": %s, "saturated": %s, "mean": %r, '
-    '"source": %s}'
-)
+_SKIP = (*_LISTS, "layout")
 
 
-@functools.lru_cache(maxsize=4096)
-def _json_str(s: str) -> str:
-    return json.dumps(s)
+class Layout:
+    """The text of a model's ``"diag"`` line with its numbers left out: names, layers and
+    shapes are the same at every check point, so ``to_json`` formats only the numbers."""
+
+    def __init__(self, params: list[tuple[str, str, list[int]]], acts: list[tuple[str, str, str]]):
+        self.names = [n for n, _, _ in params]
+        self.acts = [(n, src) for n, _, src in acts]
+        j = lambda v: json.dumps(v).replace("%", "%%")  # noqa: E731
+        ps = [
+            f'{{"name": {j(n)}, "layer": {j(layer)}, "shape": {j(shape)}, "grad_norm": %s, '
+            '"grad_mean": %s, "grad_std": %s, "grad_max": %s, "zero_frac": %s, '
+            '"weight_norm": %s, "update_ratio": %s}'
+            for n, layer, shape in params
+        ]
+        acs = [
+            f'{{"name": {j(n)}, "type": {j(k)}, "units": %s, "dead": %s, "saturated": %s, '
+            f'"mean": %s, "source": {j(src)}}}'
+            for n, k, src in acts
+        ]
+        self.template = (
+            '{"kind": "diag", "epoch": %s, "step": %s, "lr": %s, "bptt": null, '
+            '"nonfinite": false, "grad_total": %s, '
+            f'"params": [{", ".join(ps)}], "activations": [{", ".join(acs)}], '
+            '"norms": [], "flags": []}'
+        )
+        self.slots = 4 + 7 * len(params) + 4 * len(acts)
+        # A name with "inf"/"nan" in it would read as a non-finite number to to_json.
+        self.usable = "inf" not in self.template and "nan" not in self.template
+
+    def fits(self, report: DiagReport, n_values: int) -> bool:
+        acts = report.activations
+        return (
+            self.usable
+            and n_values == self.slots
+            and len(report.params) == len(self.names)
+            and len(acts) == len(self.acts)
+            and all(p.name == n for p, n in zip(report.params, self.names))
+            and all(a.name == n and a.source == s for a, (n, s) in zip(acts, self.acts))
+        )
 
 
 def _finite_json(obj):
@@ -235,7 +232,9 @@ class Diagnostics:
         self.model, self.optimizer, self.every = model, optimizer, every
         self.params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.model_info = rules.ModelInfo.of(model, dict(context or {}))
-        self.history: list[DiagReport] = []
+        # The rules compare against Recent; only the latest check points are kept here, so a
+        # check point at every step of a long run neither grows memory nor the GC's work.
+        self.history: deque[DiagReport] = deque(maxlen=rules.HISTORY)
         self._recent = rules.Recent()
         self._removers: list = []
         self._acts: list[ActStats] = []
@@ -243,9 +242,17 @@ class Diagnostics:
         self._state_in: list[Tensor] = []
         # What every check point reuses: the weights before the step are copied into
         # preallocated buffers, and the kernels write their sums into one array.
-        self._meta = [(n, n.rsplit(".", 1)[0] if "." in n else "") for n, _ in self.params]
+        self._meta = [
+            (n, n.rsplit(".", 1)[0] if "." in n else "", list(p.shape)) for n, p in self.params
+        ]
         self._snaps: list[np.ndarray] = [np.empty(0, np.float32) for _ in self.params]
         self._sums = np.zeros((len(self.params), 5))
+        self._deltas = np.zeros(len(self.params))
+        info = self.model_info
+        self._layout = Layout(
+            self._meta,
+            [(n, k, info.before.get(n, "")) for n, _, k in info.activations],
+        )
         self._hooks = [
             (mod, self._observer(name, kind, self.model_info.unit_axis(name)))
             for name, mod, kind in self.model_info.activations
@@ -285,6 +292,7 @@ class Diagnostics:
             remove()
         self._removers = []
         report = DiagReport(epoch, step, float(self.optimizer.param_groups[0]["lr"]))
+        report.layout = self._layout
         report.params = self._param_stats()
         report.activations, self._acts = self._acts, []
         if self.model_info.norms:
@@ -305,13 +313,16 @@ class Diagnostics:
     def after_step(self) -> DiagReport:
         """After ``optimizer.step``: update/weight ratios, then the flags."""
         report, self._pending = self._pending, None
-        delta_sq = self._k.delta_sq
-        for st, (_, p), w0 in zip(report.params, self.params, self._snaps, strict=True):
-            n0 = st.weight_norm
-            w = p.data.reshape(-1)
-            if w.shape != w0.shape or w.dtype != w0.dtype:  # replaced by the step: no ratio
-                continue
-            st.update_ratio = math.sqrt(delta_sq(w, w0)) / n0 if n0 > 0 else None
+        ws = [p.data.reshape(-1) for _, p in self.params]
+        if all(w.shape == w0.shape and w.dtype == w0.dtype for w, w0 in zip(ws, self._snaps)):
+            if ws and all(w.dtype == ws[0].dtype for w in ws):
+                self._k.delta_sq_all(tuple(ws), tuple(self._snaps), self._deltas)
+            else:
+                for i, (w, w0) in enumerate(zip(ws, self._snaps, strict=True)):
+                    self._deltas[i] = self._k.delta_sq(w, w0)
+            for st, d in zip(report.params, self._deltas.tolist(), strict=True):
+                n0 = st.weight_norm
+                st.update_ratio = math.sqrt(d) / n0 if n0 > 0 else None
         return self._finish(report)
 
     def abandon(self) -> DiagReport | None:
@@ -329,31 +340,40 @@ class Diagnostics:
         return report
 
     def _param_stats(self) -> list[ParamStats]:
-        """Every parameter in one kernel pass each: gradient sums, |w|, and the snapshot."""
-        kern, sums, out = self._k.grad_weight_stats, self._sums, []
-        for i, ((name, layer), (_, p)) in enumerate(zip(self._meta, self.params, strict=True)):
+        """Gradient sums, |w| and the weight snapshot of every parameter, in one kernel call
+        when all share a float dtype (a call per parameter otherwise)."""
+        sums, snaps, gs, ws = self._sums, self._snaps, [], []
+        for i, (_, p) in enumerate(self.params):
             w = p.data.reshape(-1)
-            snap = self._snaps[i]
-            if snap.shape != w.shape or snap.dtype != w.dtype:
-                snap = self._snaps[i] = np.empty_like(w)
+            if snaps[i].shape != w.shape or snaps[i].dtype != w.dtype:
+                snaps[i] = np.empty_like(w)
             g = p.grad
-            g = w[:0] if g is None else g.reshape(-1)
-            bits = _BITS.get(g.dtype)
-            if bits is None:  # not a float32/float64 gradient: numpy does it
-                g = g.astype(np.float64)
+            gs.append(w[:0] if g is None else g.reshape(-1))
+            ws.append(w)
+        sizes = [g.shape[0] for g in gs]
+        dtype = ws[0].dtype if ws else None
+        bits = _BITS.get(dtype)
+        if bits is not None and all(g.dtype == dtype for g in gs + ws):
+            gbits = tuple([g.view(bits[0]) for g in gs])
+            self._k.grad_weight_stats_all(tuple(gs), gbits, bits[1], tuple(ws), tuple(snaps), sums)
+        else:
+            for i, (g, w) in enumerate(zip(gs, ws, strict=True)):
+                if g.dtype not in _BITS:  # an integer or float16 gradient: summed as float64
+                    g = g.astype(np.float64)
                 bits = _BITS[g.dtype]
-            kern(g, g.view(bits[0]), bits[1], w, snap, sums[i])
-            s, ss, gmax, zeros, ws = sums[i].tolist()
-            wn = math.sqrt(ws)
-            n = g.shape[0]
+                self._k.grad_weight_stats(g, g.view(bits[0]), bits[1], w, snaps[i], sums[i])
+        out = []
+        for (name, layer, shape), (s, ss, gmax, zeros, ws), n in zip(
+            self._meta, sums.tolist(), sizes
+        ):
             if not n:
-                out.append(ParamStats(name, layer, list(p.shape), 0.0, 0.0, 0.0, 0.0, 1.0, wn))
+                out.append(ParamStats(name, layer, shape, 0.0, 0.0, 0.0, 0.0, 1.0, math.sqrt(ws)))
                 continue
             norm = math.sqrt(ss)
             mean = s / n
             std = math.sqrt(max(ss / n - mean * mean, 0.0)) if math.isfinite(ss) else norm
             out.append(
-                ParamStats(name, layer, list(p.shape), norm, mean, std, gmax, zeros / n, wn)
+                ParamStats(name, layer, shape, norm, mean, std, gmax, zeros / n, math.sqrt(ws))
             )
         return out
 

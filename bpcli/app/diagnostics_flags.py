@@ -127,6 +127,8 @@ def check(report, history: list, info: ModelInfo, recent: Recent | None = None) 
     the same kept up to date by the caller, ``Recent.of(history)`` if not given)."""
     if recent is None:
         recent = Recent.of(history)
+    if _calm(report, recent):
+        return []
     flags = []
     for rule in (_exploding, _vanishing, _dead, _saturated, _update_ratio, _batchnorm, _bptt):
         flag = rule(report, recent, info, flags)
@@ -135,11 +137,39 @@ def check(report, history: list, info: ModelInfo, recent: Recent | None = None) 
     return flags
 
 
+def _calm(report, recent: Recent) -> bool:
+    """True only when no rule can fire: the usual check point of a healthy run, told in one
+    pass over its numbers rather than seven rules (--diagnose=1 asks at every step). False
+    when unsure; the rules then decide."""
+    if report.nonfinite or report.norms or report.bptt:
+        return False
+    if recent.totals and report.grad_total > EXPLODE_GROWTH * recent.totals[0]:
+        return False  # the smallest recent total, not the median: safe side of _exploding
+    for a in report.activations:
+        if (a.dead is not None and a.dead >= DEAD_FRAC) or (
+            a.saturated is not None and a.saturated >= SATURATED_FRAC
+        ):
+            return False
+    norms, ratios = [], []
+    for p in report.params:
+        if len(p.shape) >= 2:
+            if math.isfinite(p.grad_norm):
+                norms.append(p.grad_norm)
+            r = p.update_ratio
+            if r is not None and math.isfinite(r):
+                ratios.append(r)
+    if len(norms) >= 3 and norms[0] < max(norms) * 10**-VANISH_ORDERS:
+        return False
+    # No layer vanished, so _update_ratio would judge all of them.
+    return not ratios or report.lr <= 0 or RATIO_LOW <= _median(sorted(ratios)) <= RATIO_HIGH
+
+
 # -- helpers --------------------------------------------------------------------------------
 def _median(xs: list[float]) -> float:
     """statistics.median of a sorted list, without its per-call overhead."""
     n = len(xs)
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
 
 def _g(x: float) -> str:
     return f"{x:.2g}" if 1e-3 <= abs(x) < 1e4 or x == 0 else f"{x:.1e}"

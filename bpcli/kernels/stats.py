@@ -85,3 +85,19 @@ def unit_activity(y, lo, hi, out):
         n += on[u]
     out[0] = n
     out[1] = s
+
+
+@kernel
+def grad_weight_stats_all(gs, gbits, masks, ws, snaps, out):
+    """grad_weight_stats over k parameters in one call: tuples of k arrays (one dtype),
+    out: float64 (k, 5), row i for parameter i"""
+    for k in range(len(gs)):
+        grad_weight_stats(gs[k], gbits[k], masks, ws[k], snaps[k], out[k])
+
+
+@kernel
+def delta_sq_all(ws, snaps, out):
+    """delta_sq over k parameters in one call: tuples of k arrays (one dtype); out: float64
+    (k,)"""
+    for k in range(len(ws)):
+        out[k] = delta_sq(ws[k], snaps[k])

@@ -3,6 +3,7 @@ models/deep-sigmoid.toml vs models/deep-relu-he.toml, metrics.jsonl lines."""
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -167,3 +168,135 @@ def test_module_forward_hook_sees_and_may_replace_the_output():
     assert relu._forward_hooks is None and len(seen) == 2
     relu(x)
     assert len(seen) == 2
+
+
+def _check_point(model, x, zero_weight=None):
+    class Opt:
+        param_groups = [{"lr": 0.1}]
+
+    d = Diagnostics(model, Opt())
+    d.begin()
+    out = model(Tensor(x))
+    (out * out).sum().backward()
+    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
+    d.after_backward(1, 1)
+    for p in model.parameters():  # a step of plain SGD
+        p.data -= 0.1 * p.grad
+    return d.after_step(), before, grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_statistics_match_numpy_and_the_json_line_matches_json_dumps(dtype):
+    model = Sequential(Linear(6, 9), ReLU(), Linear(9, 4), Sigmoid())
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    model[0].bias.data[:3] = -50.0  # 3 of 9 ReLU units dead
+    model[2].bias.data[:] = 0.0  # a zero weight norm: no update ratio
+    x = np.random.default_rng(0).normal(size=(7, 6)).astype(dtype)
+    r, before, grads = _check_point(model, x)
+    for p in r.params:
+        g, w0 = grads[p.name].astype(np.float64), before[p.name].astype(np.float64)
+        w1 = dict(model.named_parameters())[p.name].data.astype(np.float64)
+        want = [np.linalg.norm(g), g.mean(), g.std(), np.abs(g).max(), (g == 0).mean(),
+                np.linalg.norm(w0)]  # fmt: skip
+        got = [p.grad_norm, p.grad_mean, p.grad_std, p.grad_max, p.zero_frac, p.weight_norm]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
+        ratio = np.linalg.norm(w1 - w0) / np.linalg.norm(w0) if np.linalg.norm(w0) else None
+        assert p.update_ratio == (None if ratio is None else pytest.approx(ratio, rel=1e-5))
+        assert all(type(v) is float for v in got)
+    relu, sig = r.activations
+    assert relu.dead == pytest.approx(3 / 9) and sig.saturated == 0.0
+    h = x.astype(np.float64) @ before["0.weight"].T.astype(np.float64) + before["0.bias"]
+    assert relu.mean == pytest.approx(float(np.maximum(h, 0).mean()), rel=1e-5)
+    assert r.params[3].update_ratio is None
+    assert r.to_json() == json.dumps(r.to_dict())
+    assert DiagReport.from_dict(json.loads(r.to_json())).params == r.params
+
+
+def test_json_line_of_a_non_finite_check_point():
+    model = Sequential(Linear(3, 2), ReLU())
+    x = np.array([[1.0, np.inf, 0.0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r, _, _ = _check_point(model, x)
+    assert r.nonfinite and r.to_json() == json.dumps(r.to_dict())
+    assert "Infinity" not in r.to_json() and "NaN" not in r.to_json()
+
+
+def test_recent_window_matches_the_history_it_summarises():
+    import statistics
+    from types import SimpleNamespace
+
+    from bpcli.app import diagnostics_flags as rules
+
+    rng = np.random.default_rng(0)
+    history, recent = [], rules.Recent()
+    for _ in range(3 * rules.HISTORY):
+        total = float(rng.choice([rng.lognormal(), 1.0, math.inf]))  # ties and non-finite ones
+        lr = float(rng.uniform(0, 1))
+        history.append(SimpleNamespace(grad_total=total, nonfinite=not math.isfinite(total), lr=lr))
+        recent.add(history[-1])
+        want = rules.Recent.of(history)
+        finite = [r.grad_total for r in history[-rules.HISTORY :] if not r.nonfinite]
+        assert recent.totals == sorted(finite) == want.totals
+        assert recent.first == history[0].grad_total
+        if finite:
+            assert recent.median() == statistics.median(finite)
+        peak = max([r.lr for r in history[-rules.HISTORY :]] + [0.5])
+        assert recent.peak_lr(0.5) == peak == want.peak_lr(0.5)
+
+
+def test_gradients_of_another_dtype_or_missing_take_the_per_parameter_path():
+    class Opt:
+        param_groups = [{"lr": 0.1}]
+
+    model = Sequential(Linear(3, 2), Linear(2, 2))
+    d = Diagnostics(model, Opt())
+    g = np.array([[0.0, -3.0, 1.0], [2.0, 0.0, 0.0]])  # float64 for a float32 weight
+    model[0].weight.grad = g
+    d.after_backward(1, 1)
+    r = d.after_step()
+    w, missing = r.params[0], r.params[1]
+    assert w.grad_norm == pytest.approx(math.sqrt(14)) and w.grad_max == 3.0
+    assert w.zero_frac == 0.5 and w.update_ratio == 0.0
+    assert missing.name == "0.bias" and (missing.grad_norm, missing.zero_frac) == (0.0, 1.0)
+    assert missing.weight_norm == pytest.approx(float(np.linalg.norm(model[0].bias.data)))
+    assert r.grad_total == pytest.approx(math.sqrt(14))
+
+
+def test_the_calm_shortcut_never_hides_a_flag():
+    from bpcli.app import diagnostics_flags as rules
+    from bpcli.app.diagnostics import ActStats, ParamStats
+
+    rng = np.random.default_rng(0)
+    info = rules.ModelInfo([], [], [], {}, {})
+    every = (rules._exploding, rules._vanishing, rules._dead, rules._saturated,
+             rules._update_ratio, rules._batchnorm, rules._bptt)  # fmt: skip
+    calm = 0
+    for _ in range(3000):
+        n_w = int(rng.integers(1, 5))
+        params = []
+        for i in range(n_w):
+            for shape in ([4, 3], [4]):
+                norm = float(10 ** rng.uniform(-6, 1)) if rng.random() > 0.05 else 0.0
+                ratio = None if rng.random() < 0.1 else float(10 ** rng.uniform(-6.5, 0.5))
+                params.append(ParamStats(f"{i}.w{len(shape)}", str(i), shape, norm, 0.0, 0.0,
+                                         0.0, 0.0, 1.0, ratio))  # fmt: skip
+        acts = [ActStats("a", "ReLU", 8, dead=float(rng.choice([0.0, 0.49, 0.5, 0.9])))]
+        r = DiagReport(1, 1, float(rng.choice([0.0, 1e-3, 0.1])), params, acts)
+        r.grad_total = math.sqrt(sum(p.grad_norm**2 for p in params))
+        recent = rules.Recent()
+        for _ in range(int(rng.integers(0, 5))):
+            total = r.grad_total * float(10 ** rng.uniform(-2, 0.5))
+            recent.add(DiagReport(1, 1, float(rng.choice([1e-3, 1.0])), grad_total=total))
+        flags = []
+        for rule in every:
+            flag = rule(r, recent, info, flags)
+            if flag is not None:
+                flags.append(flag)
+        if rules._calm(r, recent):
+            calm += 1
+            assert flags == [], flags
+        assert rules.check(r, [], info, recent) == flags
+    assert 300 < calm < 2700  # both paths were taken
