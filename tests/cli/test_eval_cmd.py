@@ -1,29 +1,11 @@
 """``bpcli eval``, ``bpcli predict`` and ``bpcli info`` on a checkpoint trained once here."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from bpcli.cli import cli
-
-ROOT = Path(__file__).resolve().parents[2]
-MLP = str(ROOT / "models" / "mlp-digits.toml")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bpcli: "), result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
+from tests.cli_helpers import MLP, one_line_error, run
 
 
 @pytest.fixture(scope="module")

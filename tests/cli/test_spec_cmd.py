@@ -3,25 +3,7 @@
 import tomllib
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from bpcli.cli import cli
-
-ROOT = Path(__file__).resolve().parents[2]
-MLP = str(ROOT / "models" / "mlp-digits.toml")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bpcli: "), result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
+from tests.cli_helpers import MLP, one_line_error, run
 
 
 def test_init_spec_writes_a_commented_spec_that_resolves(tmp_path):

@@ -7,30 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from bpcli.cli import cli
+from tests.cli_helpers import MLP, ROOT, one_line_error, run
 
-ROOT = Path(__file__).resolve().parents[2]
-MLP = str(ROOT / "models" / "mlp-digits.toml")
 FAST = ["--epochs", "2"]
 FINAL_KEYS = {"test_loss", "test_accuracy", "best_epoch", "run_dir", "seconds", "stopped_reason"}
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result, *needles, code=2):
-    """A user error: non-zero exit, one ``bpcli: ...`` line on stderr, no traceback."""
-    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bpcli: "), result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 def spec_file(tmp_path, text, name="bad.toml"):

@@ -11,30 +11,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 from onnx import helper
 
 from bpcli.app.checkpoint import load_checkpoint
-from bpcli.cli import cli
+from tests.cli_helpers import one_line_error, run
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
 pytestmark = [pytest.mark.torch, pytest.mark.ort]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result, *needles, code=2):
-    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bpcli: "), result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
 
 
 def torch_mlp(path: Path, n_out: int = 5, seed: int = 0) -> Path:
