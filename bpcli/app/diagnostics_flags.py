@@ -52,7 +52,7 @@ class ModelInfo:
 
     @classmethod
     def of(cls, model, context: dict[str, Any]) -> ModelInfo:
-        from bpcli.app.diagnostics import DEAD, NORMS, SATURATING
+        from bpcli.app.diagnostics_report import DEAD, NORMS, SATURATING
 
         layers, acts, norms, before, last = [], [], [], {}, ""
         for name, mod in model.named_modules():
@@ -104,10 +104,14 @@ class Recent:
         return recent
 
     def add(self, report) -> None:
+        self.add_total(report.grad_total, report.nonfinite, report.lr)
+
+    def add_total(self, grad_total: float, nonfinite: bool, lr: float) -> None:
+        """``add`` from the numbers alone (a record row needs no report object for this)."""
         if self.first is None:
-            self.first = report.grad_total
-        total = None if report.nonfinite else report.grad_total
-        self.window.append((total, report.lr))
+            self.first = grad_total
+        total = None if nonfinite else grad_total
+        self.window.append((total, lr))
         if total is not None:
             insort(self.totals, total)
         if len(self.window) > HISTORY:

@@ -155,6 +155,11 @@ class MetricsLog:
         line = json.dumps(record) + "\n"
         _guard(self.path, lambda _: (self._f.write(line), self._f.flush()))
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Lines already in JSON (diagnostics format theirs), in one write."""
+        text = "".join(line + "\n" for line in lines)
+        _guard(self.path, lambda _: (self._f.write(text), self._f.flush()))
+
     def close(self) -> None:
         try:
             self._f.close()

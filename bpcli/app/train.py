@@ -145,7 +145,8 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
         epochs: total epochs to reach (default ``spec.train["epochs"]``).
         diagnose: gradient diagnostics (``bpcli.app.diagnostics``): None off, ``"epoch"`` at
             the first step and each epoch's last step, N also every N steps. Each check point
-            goes to ``reporter.on_diagnostics`` and to metrics.jsonl as a ``"diag"`` line.
+            goes to ``reporter.on_diagnostics`` and to metrics.jsonl as a ``"diag"`` line, at
+            the end of its epoch (or of the run, for the check points of an unfinished one).
     """
     from bpcli.app.build import build
 
@@ -179,7 +180,7 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
     log = runs.MetricsLog(run_dir / runs.METRICS_FILE,
                           keep_until_step=st.step if ckpt is not None else None)  # fmt: skip
     run = Run(run_dir, spec, built.model, built.optimizer, st.history)
-    diag = _diagnostics(spec, built, diagnose)
+    diag = _diagnostics(spec, built, diagnose, log, reporter)
     hook = _hooks()
     try:
         with _Interrupt() as intr:
@@ -200,6 +201,8 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
                     ),
                 )
                 reporter.on_message(message)
+            if diag is not None:
+                diag.flush()  # an unfinished epoch's check points (the non-finite step's too)
     finally:
         log.close()
     result = _finish(st, built, spec, run_dir, reason, message, time.perf_counter() - t0)
@@ -231,19 +234,22 @@ def _info(spec, built, run_dir, st: LoopState, resume) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _diagnostics(spec, built, diagnose):
+def _diagnostics(spec, built, diagnose, log, reporter):
     if diagnose is None:
         return None
     from bpcli.app.diagnostics import Diagnostics, parse_every
 
     context = {"init": spec.model.get("init"), "bptt": spec.train["bptt"] if built.stateful
                else None}  # fmt: skip
-    return Diagnostics(built.model, built.optimizer, parse_every(diagnose), context)
 
+    def sink(lines, reports) -> None:
+        log.write_lines(lines)
+        for r in reports:
+            reporter.on_diagnostics(r.epoch, r.step, r)
 
-def _diag_out(log, reporter, report) -> None:
-    log.write(report.to_dict())
-    reporter.on_diagnostics(report.epoch, report.step, report)
+    # A reporter that does not read check points spares the making of their report objects.
+    reads = type(reporter).on_diagnostics is not Reporter.on_diagnostics
+    return Diagnostics(built.model, built.optimizer, parse_every(diagnose), context, sink, reads)
 
 
 def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, run, diag=None):
@@ -308,7 +314,7 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                 diag.after_backward(epoch, st.step + 1)
             if bad is not None:
                 if diag is not None:
-                    _diag_out(log, reporter, diag.abandon())
+                    diag.abandon()  # kept without an update; flagged when the run stops
                 msg = _nonfinite_message(st, epoch, b, lv, bad, run_dir)
                 reporter.on_message(msg)
                 return "non-finite", msg
@@ -318,7 +324,7 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                 clip_grad_value_(tensors, clip_value)
             opt.step()
             if checking:
-                _diag_out(log, reporter, diag.after_step())
+                diag.after_step()
             if per_step:
                 sched.step()
             if carry:
@@ -333,6 +339,8 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                            "lr": opt.param_groups[0]["lr"]})  # fmt: skip
             elapsed = time.perf_counter() - t_epoch
             reporter.on_batch(epoch, b + 1, nb, lv, seen / elapsed if elapsed > 0 else 0.0)
+        if diag is not None:
+            diag.flush()  # the epoch's check points: lines, flags, reports (timed with it)
         st.epoch_seconds += time.perf_counter() - t_epoch
         record = _end_epoch(st, built, spec, epoch, seen)
         if sched is not None and not per_step:

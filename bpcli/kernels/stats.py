@@ -1,7 +1,10 @@
 """Fused statistics for gradient diagnostics: one pass per array where numpy needs five.
 
 A check point of ``bpcli train --diagnose=1`` runs at every step, so each statistic costs a
-numpy call (and a temporary) per parameter per step; these kernels read each array once.
+numpy call (and a temporary) per parameter per step; these kernels read each array once and
+write their sums straight into the diagnostics' record row (``bpcli.app.diagnostics_record``):
+per parameter the 7 columns ``[sum g, sum g^2, max |g|, count g == 0, sum w^2, size of g,
+sum (w_after - w_before)^2]``, per activation layer the 4 ``[units active, sum y, units, size]``.
 Sums are accumulated in float64 whatever the input dtype, so float32 squares cannot overflow.
 Non-finite inputs propagate as IEEE says (the diagnostics report them): a NaN makes the sums
 and the maximum NaN.
@@ -46,6 +49,7 @@ def grad_weight_stats(g, gbits, masks, w, snap, out):
     out[2] = top.view(g.dtype)[0]
     out[3] = z
     out[4] = ws
+    out[5] = g.shape[0]
 
 
 @kernel
@@ -60,8 +64,8 @@ def delta_sq(w, snap):
 
 @kernel
 def unit_activity(y, lo, hi, out):
-    """y: (outer, units, inner) float; lo, hi: float64; out: float64 (2,) <- [units with some
-    lo < y < hi, sum y]"""
+    """y: (outer, units, inner) float; lo, hi: float64; out: float64 (4,) <- [units with some
+    lo < y < hi, sum y, units, size of y]"""
     units = y.shape[1]
     on = np.zeros(units, np.bool_)
     s = 0.0
@@ -85,12 +89,14 @@ def unit_activity(y, lo, hi, out):
         n += on[u]
     out[0] = n
     out[1] = s
+    out[2] = units
+    out[3] = y.shape[0] * units * y.shape[2]
 
 
 @kernel
 def grad_weight_stats_all(gs, gbits, masks, ws, snaps, out):
     """grad_weight_stats over k parameters in one call: tuples of k arrays (one dtype),
-    out: float64 (k, 5), row i for parameter i"""
+    out: float64 (k, >= 6), row i for parameter i"""
     for k in range(len(gs)):
         grad_weight_stats(gs[k], gbits[k], masks, ws[k], snaps[k], out[k])
 
@@ -98,6 +104,6 @@ def grad_weight_stats_all(gs, gbits, masks, ws, snaps, out):
 @kernel
 def delta_sq_all(ws, snaps, out):
     """delta_sq over k parameters in one call: tuples of k arrays (one dtype); out: float64
-    (k,)"""
+    (k, 7), column 6 of row i <- parameter i's"""
     for k in range(len(ws)):
-        out[k] = delta_sq(ws[k], snaps[k])
+        out[k, 6] = delta_sq(ws[k], snaps[k])

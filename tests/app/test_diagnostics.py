@@ -108,6 +108,10 @@ def test_every_n_steps_and_metrics_jsonl(tmp_path):
     lines = [r for r in runs.read_metrics(tmp_path / "run" / runs.METRICS_FILE)
              if r["kind"] == "diag"]  # fmt: skip
     assert [r["step"] for r in lines] == steps
+    text = (tmp_path / "run" / runs.METRICS_FILE).read_text().splitlines()
+    assert [x for x in text if x.startswith('{"kind": "diag"')] == [
+        json.dumps(r.to_dict()) for r in reports
+    ]
     back = DiagReport.from_dict(lines[1])
     assert back.params[0].grad_norm == pytest.approx(reports[1].params[0].grad_norm)
     whole = load_run(tmp_path / "run")
@@ -137,7 +141,8 @@ def test_saturation_and_unit_stats():
     out = model(Tensor(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)))
     out.sum().backward()
     d.after_backward(1, 1)
-    r = d.after_step()
+    d.after_step()
+    (r,) = d.flush()
     sat, dead = r.activations
     assert (sat.type, sat.units, sat.saturated, sat.source) == ("Sigmoid", 8, 0.75, "0")
     assert (dead.type, dead.dead, dead.source) == ("ReLU", 1.0, "2")
@@ -174,7 +179,8 @@ def _check_point(model, x, zero_weight=None):
     class Opt:
         param_groups = [{"lr": 0.1}]
 
-    d = Diagnostics(model, Opt())
+    lines = []
+    d = Diagnostics(model, Opt(), sink=lambda ls, rs: lines.extend(ls))
     d.begin()
     out = model(Tensor(x))
     (out * out).sum().backward()
@@ -183,7 +189,11 @@ def _check_point(model, x, zero_weight=None):
     d.after_backward(1, 1)
     for p in model.parameters():  # a step of plain SGD
         p.data -= 0.1 * p.grad
-    return d.after_step(), before, grads
+    d.after_step()
+    (fast,) = d.record.lines(d.record.derive())  # the template's line (None: it cannot)
+    (r,) = d.flush()
+    (line,) = lines
+    return r, before, grads, line, fast
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -194,7 +204,7 @@ def test_statistics_match_numpy_and_the_json_line_matches_json_dumps(dtype):
     model[0].bias.data[:3] = -50.0  # 3 of 9 ReLU units dead
     model[2].bias.data[:] = 0.0  # a zero weight norm: no update ratio
     x = np.random.default_rng(0).normal(size=(7, 6)).astype(dtype)
-    r, before, grads = _check_point(model, x)
+    r, before, grads, line, fast = _check_point(model, x)
     for p in r.params:
         g, w0 = grads[p.name].astype(np.float64), before[p.name].astype(np.float64)
         w1 = dict(model.named_parameters())[p.name].data.astype(np.float64)
@@ -210,8 +220,9 @@ def test_statistics_match_numpy_and_the_json_line_matches_json_dumps(dtype):
     h = x.astype(np.float64) @ before["0.weight"].T.astype(np.float64) + before["0.bias"]
     assert relu.mean == pytest.approx(float(np.maximum(h, 0).mean()), rel=1e-5)
     assert r.params[3].update_ratio is None
-    assert r.to_json() == json.dumps(r.to_dict())
-    assert DiagReport.from_dict(json.loads(r.to_json())).params == r.params
+    assert line == json.dumps(r.to_dict())
+    assert fast == json.dumps({**r.to_dict(), "flags": []})  # from the record, as json would
+    assert DiagReport.from_dict(json.loads(line)).params == r.params
 
 
 def test_json_line_of_a_non_finite_check_point():
@@ -219,9 +230,10 @@ def test_json_line_of_a_non_finite_check_point():
     x = np.array([[1.0, np.inf, 0.0]], np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        r, _, _ = _check_point(model, x)
-    assert r.nonfinite and r.to_json() == json.dumps(r.to_dict())
-    assert "Infinity" not in r.to_json() and "NaN" not in r.to_json()
+        r, _, _, line, fast = _check_point(model, x)
+    assert fast is None  # a non-finite row takes json.dumps
+    assert r.nonfinite and line == json.dumps(r.to_dict())
+    assert "Infinity" not in line and "NaN" not in line
 
 
 def test_recent_window_matches_the_history_it_summarises():
@@ -256,7 +268,8 @@ def test_gradients_of_another_dtype_or_missing_take_the_per_parameter_path():
     g = np.array([[0.0, -3.0, 1.0], [2.0, 0.0, 0.0]])  # float64 for a float32 weight
     model[0].weight.grad = g
     d.after_backward(1, 1)
-    r = d.after_step()
+    d.after_step()
+    (r,) = d.flush()
     w, missing = r.params[0], r.params[1]
     assert w.grad_norm == pytest.approx(math.sqrt(14)) and w.grad_max == 3.0
     assert w.zero_frac == 0.5 and w.update_ratio == 0.0
@@ -300,3 +313,49 @@ def test_the_calm_shortcut_never_hides_a_flag():
             assert flags == [], flags
         assert rules.check(r, [], info, recent) == flags
     assert 300 < calm < 2700  # both paths were taken
+
+
+def test_the_vectorised_calm_rows_raise_no_flag():
+    from bpcli.app import diagnostics_flags as rules
+
+    class Opt:
+        param_groups = [{"lr": 0.1}]
+
+    model = Sequential(Linear(4, 8), ReLU(), Linear(8, 8), Sigmoid(), Linear(8, 3), ReLU())
+    d = Diagnostics(model, Opt())
+    rec, rng = d.record, np.random.default_rng(0)
+    every = (rules._exploding, rules._vanishing, rules._dead, rules._saturated,
+             rules._update_ratio, rules._batchnorm, rules._bptt)  # fmt: skip
+    calm_rows = 0
+    for _ in range(40):
+        rec.data[:] = np.nan
+        n = rec.data.shape[0]
+        size = np.array([32.0, 8.0, 64.0, 8.0, 24.0, 3.0])
+        ss = 10 ** rng.uniform(-9, 1, (n, 6))
+        ss[rng.random((n, 6)) < 0.01] = np.inf
+        wsq = 10 ** rng.uniform(-2, 1, (n, 6))
+        dsq = wsq * 10 ** rng.uniform(-13, 0.5, (n, 6))
+        rec.params[:] = np.stack([np.zeros((n, 6)), ss, np.sqrt(ss), np.zeros((n, 6)), wsq,
+                                  np.broadcast_to(size, (n, 6)), dsq], axis=-1)  # fmt: skip
+        units = np.array([8.0, 8.0, 3.0])
+        active = units * rng.choice([1.0, 0.6, 0.5, 0.4, 0.0], (n, 3))
+        rec.acts[:] = np.stack([active, np.ones((n, 3)), np.broadcast_to(units, (n, 3)),
+                                np.full((n, 3), 40.0)], axis=-1)  # fmt: skip
+        stepped = (rng.random(n) < 0.9) * 1.0
+        rec.head[:] = np.stack([np.ones(n), np.arange(1.0, n + 1), rng.choice([0.0, 0.1], n),
+                                stepped, np.full(n, np.nan)], axis=1)  # fmt: skip
+        rec.n = n
+        derived = rec.derive()
+        lists = {k: v.tolist() for k, v in derived.items()}
+        lists["head"] = rec.head.tolist()
+        for i, calm in enumerate(rec.calm(derived).tolist()):
+            r = rec.report(i, lists)
+            flags = []
+            for rule in every:  # no earlier check points: exploding fires only if non-finite
+                flag = rule(r, rules.Recent(), d.model_info, flags)
+                if flag is not None:
+                    flags.append(flag)
+            if calm:
+                calm_rows += 1
+                assert flags == [], (i, flags)
+    assert 100 < calm_rows < 40 * rec.data.shape[0] - 100  # both kinds of rows were drawn

@@ -11,7 +11,7 @@ TOL = {np.float32: dict(rtol=1e-6), np.float64: dict(rtol=1e-12)}
 
 
 def _grad_stats(g, w):
-    snap, out = np.full_like(w, np.nan), np.full(5, -1.0)
+    snap, out = np.full_like(w, np.nan), np.full(6, -1.0)
     u, mask = BITS[g.dtype.type]
     K.grad_weight_stats(g, g.view(u), np.array([mask], u), w, snap, out)
     return out, snap
@@ -20,7 +20,7 @@ def _grad_stats(g, w):
 def _ref(g, w):
     g64, w64 = g.astype(np.float64), w.astype(np.float64)
     gmax = float(np.abs(g64).max()) if g.size else 0.0
-    return [g64.sum(), (g64 * g64).sum(), gmax, float((g == 0).sum()), (w64 * w64).sum()]
+    return [g64.sum(), (g64 * g64).sum(), gmax, float((g == 0).sum()), (w64 * w64).sum(), g.size]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -58,17 +58,19 @@ def test_delta_sq_and_batched_calls(dtype):
     ws = tuple(rng.standard_normal(n).astype(dtype) for n in sizes)
     snaps = tuple(np.empty_like(w) for w in ws)
     u, mask = BITS[dtype]
-    out = np.zeros((len(sizes), 5))
+    out = np.full((len(sizes), 7), -1.0)  # a record block: column 6 is delta_sq_all's
     K.grad_weight_stats_all(gs, tuple(g.view(u) for g in gs), np.array([mask], u), ws, snaps,
                             out)  # fmt: skip
     for row, g, w in zip(out, gs, ws, strict=True):
-        np.testing.assert_allclose(row, _ref(g, w), **TOL[dtype], atol=1e-12)
+        np.testing.assert_allclose(row[:6], _ref(g, w), **TOL[dtype], atol=1e-12)
+    assert (out[:, 6] == -1.0).all()
     moved = tuple(w + dtype(0.01) * rng.standard_normal(w.shape).astype(dtype) for w in ws)
-    d = np.zeros(len(sizes))
-    K.delta_sq_all(moved, snaps, d)
+    before = out[:, :6].copy()
+    K.delta_sq_all(moved, snaps, out)
     ref = [((m.astype(np.float64) - w.astype(np.float64)) ** 2).sum() for m, w in zip(moved, ws)]
-    np.testing.assert_allclose(d, ref, rtol=1e-12)
-    assert K.delta_sq(moved[0], snaps[0]) == d[0]
+    np.testing.assert_allclose(out[:, 6], ref, rtol=1e-12)
+    np.testing.assert_array_equal(out[:, :6], before)  # only its column is written
+    assert K.delta_sq(moved[0], snaps[0]) == out[0, 6]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -77,9 +79,9 @@ def test_unit_activity(dtype, shape):
     rng = np.random.default_rng(len(shape) + shape[1])
     y = rng.standard_normal(shape).astype(dtype)
     y[:, ::2] = np.minimum(y[:, ::2], 0)  # every other unit dead over the batch
-    out = np.zeros(2)
+    out = np.zeros(4)
     for lo, hi in ((0.0, np.inf), (-0.5, 0.5)):
         K.unit_activity(y, lo, hi, out)
         inside = ((y > lo) & (y < hi)).any(axis=(0, 2))
-        assert out[0] == inside.sum()
+        assert out[0] == inside.sum() and (out[2], out[3]) == (shape[1], y.size)
         np.testing.assert_allclose(out[1], y.astype(np.float64).sum(), rtol=1e-10, atol=1e-10)
