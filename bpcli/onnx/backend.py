@@ -4,6 +4,8 @@ conformance suite runs against it: ``onnx.backend.test.BackendTest(bpcli.onnx.ba
 The graph runs in eval mode (ONNX inference semantics: Dropout off, BatchNormalization on its
 running statistics unless a node sets ``training_mode``), with gradients recorded through
 every float input so the suite exercises the differentiable engine path, not a numpy shortcut.
+Sequence and optional values travel as Python lists / None of Tensors, strings as ``str``-dtype
+constant Tensors; they are bound without the graph input's dtype and shape check.
 """
 
 from __future__ import annotations
@@ -14,10 +16,46 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep
 
+from bpcli.engine.convert import const
 from bpcli.engine.tensor import Tensor
 from bpcli.onnx.importer import OnnxModule, load
 
 __all__ = ["BpcliBackend", "BpcliRep", "prepare", "run_model", "run_node", "supports_device"]
+
+
+def _plain(x: Any) -> bool:
+    """A value that is not a numeric tensor: a sequence, an absent optional or strings."""
+    return x is None or isinstance(x, list) or (isinstance(x, np.ndarray) and x.dtype == object)
+
+
+class _BackendModule(OnnxModule):
+    """An OnnxModule that also binds sequences, optionals and string tensors."""
+
+    def _bind(self, inputs) -> dict[str, Any]:
+        if not any(_plain(x) or (isinstance(x, Tensor) and x.dtype.kind == "U") for x in inputs):
+            return super()._bind(inputs)
+        return {name: x for (name, _, _), x in zip(self._inputs, inputs, strict=True)}
+
+
+def _to_value(x: Any, grad: bool) -> Any:
+    if x is None:
+        return None
+    if isinstance(x, list):
+        return [_to_value(v, grad) for v in x]
+    a = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if a.dtype == object:
+        return const(a.astype(str))
+    # a copy, so an op that writes in place can never change the caller's array
+    return Tensor(a.copy(), requires_grad=grad and a.dtype.kind == "f")
+
+
+def _from_value(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return [_from_value(t) for t in v]
+    a = np.asarray(v.data)
+    return a.astype(object) if a.dtype.kind == "U" else a
 
 
 class BpcliRep(BackendRep):
@@ -32,14 +70,9 @@ class BpcliRep(BackendRep):
             inputs = [inputs[n] for n in self.module.input_names]
         elif isinstance(inputs, np.ndarray | Tensor):
             inputs = [inputs]
-        ts = []
-        for x in inputs:
-            a = x.data if isinstance(x, Tensor) else np.asarray(x)
-            # a copy, so an op that writes in place can never change the caller's array
-            ts.append(Tensor(a.copy(), requires_grad=self.grad and a.dtype.kind == "f"))
-        out = self.module(*ts)
+        out = self.module(*[_to_value(x, self.grad) for x in inputs])
         outs = out if isinstance(out, tuple) else (out,)
-        return [np.asarray(o.data) for o in outs]
+        return [_from_value(o) for o in outs]
 
 
 class BpcliBackend(Backend):
@@ -55,6 +88,7 @@ class BpcliBackend(Backend):
     @classmethod
     def _rep(cls, model: onnx.ModelProto, **kwargs: Any) -> BpcliRep:
         module = load(model, trainable=False, check=False)
+        module.__class__ = _BackendModule  # the same module, binding non-tensor values too
         module.eval()
         return BpcliRep(module, grad=kwargs.get("grad", True))
 

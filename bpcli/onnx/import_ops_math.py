@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from bpcli import functional as F
+from bpcli.engine.tensor import Tensor
 from bpcli.onnx.import_ops import NodeView, register, scalar, wrap
 
 
@@ -152,6 +153,8 @@ _NOGRAD_UNARY = {
 @register(*_UNARY)
 def unary(ctx, node, inputs):
     (x,) = inputs[:1]
+    if node.op_type == "Identity" and not isinstance(x, Tensor):
+        return (x,)  # a sequence (list) or an absent optional (None) passes through as is
     engine_fn, np_fn = _UNARY[node.op_type]
     if grad(x) or np_fn is None:
         return engine_fn(x)

@@ -1,7 +1,8 @@
 """Import of the layer ops: Gemm, MatMul, Conv, ConvTranspose, pooling, Dropout, losses.
 
-Conv and pooling run 1-D and 2-D (a 1-D op is the 2-D one with H = 1); ONNX's asymmetric or
-auto pads become an explicit Pad in front, so the engine ops only see symmetric padding.
+Conv and pooling run 1-D and 2-D on the engine's 2-D ops (a 1-D op is the 2-D one with H = 1);
+ONNX's asymmetric or auto pads become an explicit Pad in front, so the engine ops only see
+symmetric padding. 3-D ops and the rest of pooling are compositions in ``import_ops_spatial``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from bpcli import functional as F
 from bpcli.engine.ops.nn import Dropout
 from bpcli.onnx.import_ops import NodeView, register, scalar, wrap
 from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.import_ops_spatial import (
+    conv3d,
+    conv_transpose3d,
+    lp_pool_nd,
+    max_pool_indices,
+    pool_nd,
+)
 
 
 @register("Gemm", since=6)
@@ -46,8 +54,8 @@ def matmul(ctx, node, inputs):
 
 def _spatial_check(node: NodeView) -> str | None:
     k = node.attr("kernel_shape")
-    if k is not None and len(k) > 2:
-        return f"{len(k)}-D {node.op_type} (only 1-D and 2-D are implemented)"
+    if k is not None and len(k) > 3:
+        return f"{len(k)}-D {node.op_type} (only 1-D, 2-D and 3-D are implemented)"
     return None
 
 
@@ -99,8 +107,10 @@ def conv(ctx, node, inputs):
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
     n, _, strides, dil, pads = _conv_geometry(node, x, w)
-    if n not in (1, 2):
-        raise node.fail(f"{n}-D Conv (only 1-D and 2-D are implemented)")
+    if n not in (1, 2, 3):
+        raise node.fail(f"{n}-D Conv (only 1-D, 2-D and 3-D are implemented)")
+    if n == 3:
+        return conv3d(_pad_spatial(x, pads), w, b, strides, dil, node.attr("group", 1))
     squeeze = n == 1
     if squeeze:
         (x, w), pads, strides, dil = _as2d(x, w), [(0, 0), *pads], [1, *strides], [1, *dil]
@@ -117,8 +127,8 @@ def conv_transpose(ctx, node, inputs):
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
     n, kernel, strides, dil, _ = _conv_geometry(node, x, w)
-    if n not in (1, 2):
-        raise node.fail(f"{n}-D ConvTranspose (only 1-D and 2-D are implemented)")
+    if n not in (1, 2, 3):
+        raise node.fail(f"{n}-D ConvTranspose (only 1-D, 2-D and 3-D are implemented)")
     outpad = node.attr("output_padding") or [0] * n
     full = [strides[i] * (x.shape[2 + i] - 1) + (kernel[i] - 1) * dil[i] + 1 + outpad[i]
             for i in range(n)]  # fmt: skip
@@ -144,7 +154,11 @@ def conv_transpose(ctx, node, inputs):
     if squeeze:
         (x, w), strides, dil = _as2d(x, w), [1, *strides], [1, *dil]
         pads, outpad = [(0, 0), *pads], [0, *outpad]
-    y = F.conv_transpose2d(x, w, None, tuple(strides), 0, 0, node.attr("group", 1), tuple(dil))
+    if n == 3:
+        y = conv_transpose3d(x, w, strides, dil, node.attr("group", 1))
+    else:
+        y = F.conv_transpose2d(x, w, None, tuple(strides), 0, 0, node.attr("group", 1),
+                               tuple(dil))  # fmt: skip
     # output_padding adds trailing rows that only the bias reaches; pads crop (negative pad)
     y = _pad_spatial(y, [(-p, op - e) for (p, e), op in zip(pads, outpad, strict=True)])
     if b is not None:
@@ -152,15 +166,7 @@ def conv_transpose(ctx, node, inputs):
     return F.squeeze(y, 2) if squeeze else y
 
 
-def _pool_check(node):
-    if len(node.outputs) > 1 and node.outputs[1]:
-        return "MaxPool's Indices output is not implemented"
-    if node.op_type == "AveragePool" and any(d != 1 for d in node.attr("dilations") or []):
-        return "AveragePool with dilations is not implemented"
-    return _spatial_check(node)
-
-
-@register("MaxPool", "AveragePool", since=1, check=_pool_check)
+@register("MaxPool", "AveragePool", since=1, check=_spatial_check)
 def pool(ctx, node, inputs):
     x = inputs[0]
     n = x.ndim - 2
@@ -169,11 +175,19 @@ def pool(ctx, node, inputs):
     dil = node.attr("dilations") or [1] * n
     pads = _pads(node, x.shape[2:], kernel, strides, dil)
     ceil = bool(node.attr("ceil_mode", 0))
+    is_max = node.op_type == "MaxPool"
+    indices = None
+    if is_max and len(node.outputs) > 1 and node.outputs[1]:
+        indices = max_pool_indices(x.data, kernel, strides, dil, pads, ceil,
+                                   node.attr("storage_order", 0))  # fmt: skip
+    if n == 3 or (not is_max and any(d != 1 for d in dil)):
+        y = pool_nd(x, is_max, kernel, strides, dil, pads, ceil,
+                    node.attr("count_include_pad", 0))  # fmt: skip
+        return (y, indices) if indices is not None else y
     squeeze = n == 1
     if squeeze:
         x, _ = _as2d(x)
         kernel, strides, dil, pads = [1, *kernel], [1, *strides], [1, *dil], [(0, 0), *pads]
-    is_max = node.op_type == "MaxPool"
     ok = all(p == q and p <= k // 2 for (p, q), k in zip(pads, kernel, strict=True))
     mask = None
     if not ok:
@@ -190,7 +204,8 @@ def pool(ctx, node, inputs):
         if mask is not None:
             frac = F.avg_pool2d(mask, tuple(kernel), tuple(strides), 0, ceil, True)
             y = F.div(y, frac)
-    return F.squeeze(y, 2) if squeeze else y
+    y = F.squeeze(y, 2) if squeeze else y
+    return (y, indices) if indices is not None else y
 
 
 @register("GlobalAveragePool", "GlobalMaxPool", since=1)
@@ -207,7 +222,12 @@ def lp_pool(ctx, node, inputs):
     x, p = inputs[0], node.attr("p", 2)
     if node.op_type == "GlobalLpPool":
         return F.pow(F.sum(F.pow(F.abs(x), float(p)), tuple(range(2, x.ndim)), True), 1.0 / p)
-    raise node.fail("LpPool with a window is not implemented")
+    n = x.ndim - 2
+    kernel = list(node.attr("kernel_shape"))
+    strides = node.attr("strides") or [1] * n
+    dil = node.attr("dilations") or [1] * n
+    pads = _pads(node, x.shape[2:], kernel, strides, dil)
+    return lp_pool_nd(x, p, kernel, strides, dil, pads, bool(node.attr("ceil_mode", 0)))
 
 
 # -- dropout and losses ------------------------------------------------------------------------

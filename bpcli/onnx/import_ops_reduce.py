@@ -150,8 +150,8 @@ def _einsum_engine(node, eq, xs):
     lhs, _, rhs = eq.partition("->")
     terms = lhs.split(",")
     if any("." in t for t in terms):
-        raise node.fail("einsum with '...' needs a gradient path that is not implemented")
-    if not _:
+        terms, rhs = _expand_ellipsis(terms, rhs if _ else None, [x.ndim for x in xs])
+    elif not _:
         letters = sorted(set("".join(terms)))
         rhs = "".join(c for c in letters if "".join(terms).count(c) == 1)
     order = list(dict.fromkeys(rhs + "".join(terms)))
@@ -174,6 +174,21 @@ def _einsum_engine(node, eq, xs):
     kept = [c for c in order if c in rhs]
     perm = [kept.index(c) for c in rhs]
     return F.transpose(out, *perm) if perm != list(range(len(perm))) else out
+
+
+def _expand_ellipsis(terms, rhs, ranks):
+    """Spell '...' out in letters the equation does not use, aligned right as numpy does;
+    an implicit output is the ellipsis letters, then the letters used once, sorted."""
+    used = set("".join(terms) + (rhs or ""))
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    n_ell = max(r - (len(t) - 3) for t, r in zip(terms, ranks, strict=True) if "..." in t)
+    ell = "".join(free[:n_ell])
+    out = [t.replace("...", ell[n_ell - (r - (len(t) - 3)):]) if "..." in t else t
+           for t, r in zip(terms, ranks, strict=True)]  # fmt: skip
+    if rhs is None:
+        named = "".join(t.replace("...", "") for t in terms)
+        rhs = "..." + "".join(sorted(c for c in set(named) if named.count(c) == 1))
+    return out, rhs.replace("...", ell)
 
 
 def _diagonal(x, i, j):

@@ -3,7 +3,7 @@
 ONNX orders the gates LSTM (i, o, f, c), GRU (z, r, h); the engine (as PyTorch) LSTM (i, f, g, o),
 GRU (r, z, n). The weights are re-ordered with differentiable slicing, so gradients reach the
 ONNX initializers themselves. A GRU with ``linear_before_reset=0`` (ONNX's default, not
-PyTorch's) runs as a step-by-step composition.
+PyTorch's) and an LSTM with peepholes (input P) run as step-by-step compositions.
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ def recurrent(ctx, node, inputs):
     seq_lens = inputs[4] if len(inputs) > 4 else None
     h0 = inputs[5] if len(inputs) > 5 else None
     c0 = inputs[6] if len(inputs) > 6 else None
-    if len(inputs) > 7 and inputs[7] is not None and np.any(inputs[7].data):
-        raise node.fail("LSTM peepholes (input P) are not implemented")
+    p = inputs[7] if len(inputs) > 7 else None
     layout = node.attr("layout", 0)
     if layout:
         x = F.transpose(x, 1, 0, 2)
@@ -80,7 +79,10 @@ def recurrent(ctx, node, inputs):
         h_init = F.getitem(h0, d) if h0 is not None else None
         if kind == "LSTM":
             c_init = F.getitem(c0, d) if c0 is not None else None
-            y, h, c = F.lstm_seq(xg, h_init, c_init, r_d, b_hh, reverse)
+            if p is not None:
+                y, h, c = _lstm_peephole(xg, h_init, c_init, r_d, b_hh, F.getitem(p, d), reverse)
+            else:
+                y, h, c = F.lstm_seq(xg, h_init, c_init, r_d, b_hh, reverse)
             cs.append(F.unsqueeze(c, 0))
         elif kind == "GRU" and not node.attr("linear_before_reset", 0):
             y, h = _gru_reset_first(xg, h_init, r_d, b_hh, hid, reverse)
@@ -126,3 +128,26 @@ def _gru_reset_first(xg, h, r_w, b_hh, hid, reverse):
         h = F.add(F.mul(F.sub(1.0, z), cand), F.mul(z, h))
         outs[t] = h
     return F.stack(outs, 0), h
+
+
+def _lstm_peephole(xg, h, c, r_w, b_hh, p, reverse):
+    """ONNX LSTM with peepholes P = (p_i, p_o, p_f): i and f see c_{t-1}, o sees c_t;
+    ``xg`` and ``r_w`` are in the engine's gate order (i, f, g, o)."""
+    n, hid = xg.shape[1], r_w.shape[1]
+    zeros = const(np.zeros((n, hid), xg.dtype))
+    h = zeros if h is None else h
+    c = zeros if c is None else c
+    p_i, p_o, p_f = (F.getitem(p, slice(k * hid, (k + 1) * hid)) for k in range(3))
+    steps = range(xg.shape[0] - 1, -1, -1) if reverse else range(xg.shape[0])
+    outs = [None] * xg.shape[0]
+    for t in steps:
+        gates = F.add(F.getitem(xg, t), F.matmul(h, F.transpose(r_w)))
+        gates = F.add(gates, b_hh) if b_hh is not None else gates
+        gi, gf, gg, go = (F.getitem(gates, (slice(None), slice(k * hid, (k + 1) * hid)))
+                          for k in range(4))  # fmt: skip
+        i = F.sigmoid(F.add(gi, F.mul(p_i, c)))
+        f = F.sigmoid(F.add(gf, F.mul(p_f, c)))
+        c = F.add(F.mul(f, c), F.mul(i, F.tanh(gg)))
+        h = F.mul(F.sigmoid(F.add(go, F.mul(p_o, c))), F.tanh(c))
+        outs[t] = h
+    return F.stack(outs, 0), h, c

@@ -191,3 +191,93 @@ def test_gradient_through_tensor_input():
     x = Tensor(np.ones((2, 3), np.float32), requires_grad=True)
     F.sum(mod(x)).backward()
     assert x.grad.shape == (2, 3)
+
+
+# -- compositions for what the engine lacks: gradients must match torch ------------------------
+
+
+def _grads_vs_torch(node, xs, torch_fn, rtol=1e-4):
+    import torch
+
+    names = [f"i{k}" for k in range(len(xs))]
+    m = load(_model([node], [_vi(n, a.shape) for n, a in zip(names, xs, strict=True)],
+                    [helper.make_empty_tensor_value_info("y")]), check=False)  # fmt: skip
+    ts = [Tensor(a, requires_grad=True) for a in xs]
+    y = m(*ts)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    F.sum(F.mul(y, g)).backward()
+    tt = [torch.tensor(a, requires_grad=True) for a in xs]
+    ty = torch_fn(*tt)
+    (ty * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=rtol, atol=1e-5)
+    for t, r in zip(ts, tt, strict=True):
+        np.testing.assert_allclose(t.grad, r.grad.numpy(), rtol=rtol, atol=1e-4)
+
+
+def _r(*shape):
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+def test_conv3d_and_transpose_match_torch():
+    import torch.nn.functional as tf
+
+    node = helper.make_node("Conv", ["i0", "i1", "i2"], ["y"], strides=[2, 1, 2], group=2,
+                            pads=[1, 0, 1, 1, 0, 1], dilations=[1, 2, 1])  # fmt: skip
+    _grads_vs_torch(
+        node,
+        [_r(2, 4, 5, 6, 5), _r(6, 2, 3, 2, 3), _r(6)],
+        lambda x, w, b: tf.conv3d(x, w, b, (2, 1, 2), (1, 0, 1), (1, 2, 1), 2),
+    )
+    node = helper.make_node("ConvTranspose", ["i0", "i1", "i2"], ["y"], strides=[2, 1, 2],
+                            pads=[1, 0, 1, 1, 0, 1], dilations=[2, 1, 1])  # fmt: skip
+    _grads_vs_torch(node, [_r(2, 3, 3, 4, 3), _r(3, 2, 3, 2, 3), _r(2)],
+                    lambda x, w, b: tf.conv_transpose3d(x, w, b, (2, 1, 2), (1, 0, 1),
+                                                        dilation=(2, 1, 1)))  # fmt: skip
+
+
+def test_pool3d_match_torch():
+    import torch.nn.functional as tf
+
+    node = helper.make_node("MaxPool", ["i0"], ["y"], kernel_shape=[2, 3, 2], strides=[2, 1, 2],
+                            pads=[1, 1, 0, 1, 1, 0], ceil_mode=1)  # fmt: skip
+    _grads_vs_torch(
+        node,
+        [_r(2, 3, 5, 6, 5)],
+        lambda x: tf.max_pool3d(x, (2, 3, 2), (2, 1, 2), (1, 1, 0), ceil_mode=True),
+    )
+    for inc in (0, 1):
+        node = helper.make_node("AveragePool", ["i0"], ["y"], kernel_shape=[3, 3, 2],
+                                strides=[2, 2, 1], pads=[1, 1, 1, 1, 1, 1], ceil_mode=1,
+                                count_include_pad=inc)  # fmt: skip
+        _grads_vs_torch(node, [_r(1, 2, 6, 5, 4)],
+                        lambda x, inc=inc: tf.avg_pool3d(x, (3, 3, 2), (2, 2, 1), (1, 1, 1),
+                                                         True, bool(inc)))  # fmt: skip
+
+
+def test_lp_pool_matches_torch():
+    import torch.nn.functional as tf
+
+    node = helper.make_node("LpPool", ["i0"], ["y"], kernel_shape=[2, 3], strides=[2, 1], p=2)
+    _grads_vs_torch(node, [_r(2, 3, 6, 5)], lambda x: tf.lp_pool2d(x, 2, (2, 3), (2, 1)))
+
+
+def test_einsum_ellipsis_matches_torch():
+    import torch
+
+    for eq, shapes in [("...ii->...i", [(2, 3, 3)]), ("b...j,bjk->b...k", [(2, 3, 4), (2, 4, 5)]),
+                       ("...ij,...jk", [(3, 2, 4), (4, 2)])]:  # fmt: skip
+        xs = [_r(*s) for s in shapes]
+        node = helper.make_node("Einsum", [f"i{k}" for k in range(len(xs))], ["y"], equation=eq)
+        _grads_vs_torch(node, xs, lambda *ts, eq=eq: torch.einsum(eq, *ts))
+
+
+def test_lstm_peepholes_reach_gradients():
+    h, n, i = 3, 2, 4
+    node = helper.make_node("LSTM", ["i0", "i1", "i2", "i3", "", "", "", "i4"], ["y"],
+                            hidden_size=h)  # fmt: skip
+    xs = [_r(5, n, i), _r(1, 4 * h, i), _r(1, 4 * h, h), _r(1, 8 * h), _r(1, 3 * h)]
+    m = load(_model([node], [_vi(f"i{k}", a.shape) for k, a in enumerate(xs)],
+                    [helper.make_empty_tensor_value_info("y")]), check=False)  # fmt: skip
+    ts = [Tensor(a, requires_grad=True) for a in xs]
+    F.sum(m(*ts)).backward()
+    assert all(t.grad is not None and np.abs(t.grad).sum() > 0 for t in ts)
