@@ -23,20 +23,6 @@ from bpcli.onnx.importer import OnnxModule, load
 __all__ = ["BpcliBackend", "BpcliRep", "prepare", "run_model", "run_node", "supports_device"]
 
 
-def _plain(x: Any) -> bool:
-    """A value that is not a numeric tensor: a sequence, an absent optional or strings."""
-    return x is None or isinstance(x, list) or (isinstance(x, np.ndarray) and x.dtype == object)
-
-
-class _BackendModule(OnnxModule):
-    """An OnnxModule that also binds sequences, optionals and string tensors."""
-
-    def _bind(self, inputs) -> dict[str, Any]:
-        if not any(_plain(x) or (isinstance(x, Tensor) and x.dtype.kind == "U") for x in inputs):
-            return super()._bind(inputs)
-        return {name: x for (name, _, _), x in zip(self._inputs, inputs, strict=True)}
-
-
 def _to_value(x: Any, grad: bool) -> Any:
     if x is None:
         return None
@@ -88,7 +74,6 @@ class BpcliBackend(Backend):
     @classmethod
     def _rep(cls, model: onnx.ModelProto, **kwargs: Any) -> BpcliRep:
         module = load(model, trainable=False, check=False)
-        module.__class__ = _BackendModule  # the same module, binding non-tensor values too
         module.eval()
         return BpcliRep(module, grad=kwargs.get("grad", True))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
@@ -248,13 +249,16 @@ class OnnxModule(Module):
     def input_names(self) -> list[str]:
         return [n for n, _, _ in self._inputs]
 
-    def _bind(self, inputs) -> dict[str, Tensor]:
+    def _bind(self, inputs) -> dict[str, Any]:
         if len(inputs) != len(self._inputs):
             names = ", ".join(self.input_names)
             raise BpcliError(f"expected {len(self._inputs)} input(s) ({names}), got {len(inputs)}",
                              "onnx model")  # fmt: skip
         env = {}
         for (name, shape, dtype), x in zip(self._inputs, inputs, strict=True):
+            if x is None or isinstance(x, list) or (isinstance(x, Tensor) and x.dtype.kind == "U"):
+                env[name] = x  # an optional, a sequence or strings: no tensor checks apply
+                continue
             t = x if isinstance(x, Tensor) else const(np.asarray(x))
             if dtype is not None and t.dtype != dtype:
                 raise BpcliError(f"expected dtype {dtype}, got {t.dtype}", f"input {name}")
