@@ -3,9 +3,10 @@ health, taken at check points of a training run, with flags that say what is wro
 fix it (the rules are in ``diagnostics_flags``).
 
 A check point is one training step seen in full: the activations of its forward (forward hooks
-on the activation layers, installed for that step only), its gradients before clipping, and
-the step the optimizer took (a snapshot of the weights before ``optimizer.step``). Steps that
-are not check points run exactly as without diagnostics: nothing is installed, nothing copied.
+on the activation layers, installed for that step only, or with ``every=1`` until the epoch's
+``flush()``), its gradients before clipping, and the step the optimizer took (a snapshot of the
+weights before ``optimizer.step``). Steps that are not check points run exactly as without
+diagnostics: nothing is installed, nothing copied. ``close()`` removes the hooks.
 
 ``Diagnostics.wants(step, last_of_epoch)`` says which steps are check points: the first step
 of the run (a baseline reading before training has changed anything), the last step of every
@@ -95,12 +96,17 @@ class Diagnostics:
         self._ws: tuple = ()
         self._snaps_t: tuple = ()
         self._bits = None  # (_BITS entry) when every weight has that float dtype
+        # With every=1, a check point's update is measured at the next one, by the pass that
+        # snapshots the weights again (they do not move in between): its params block.
+        self._pending: np.ndarray | None = None
+        self._scratch = np.empty((len(self.params), 7))  # that pass's output when none is
         self._hooks = [
             (mod, self._observer(j, kind, info.unit_axis(name)))
             for j, (name, mod, kind) in enumerate(info.activations)
         ]
         self._removers: list = []
         self._seen = [False] * len(self._hooks)  # activation layers observed at this step
+        self._all_seen = [True] * len(self._hooks)
         self._row = -1  # the record row of the check point in progress
         self._acts: np.ndarray | None = None  # its activation block
         self._backward_done = False
@@ -116,7 +122,8 @@ class Diagnostics:
     def begin(self) -> None:
         """Before the forward: observe the activation layers."""
         self._open()
-        self._removers = [mod.register_forward_hook(hook) for mod, hook in self._hooks]
+        if not self._removers:
+            self._removers = [mod.register_forward_hook(hook) for mod, hook in self._hooks]
 
     def track_state(self, state):
         """A carried recurrent state as leaves that require grad, so backward reports the
@@ -137,7 +144,10 @@ class Diagnostics:
 
     def after_backward(self, epoch: int, step: int) -> None:
         """After backward, before clipping: gradient statistics; snapshots the weights."""
-        self._unhook()
+        if self.every == 1:  # every step observed: the hooks stay until flush(), ignoring
+            self._seen = self._all_seen  # forwards outside the check points' steps
+        else:
+            self._unhook()
         if self._row < 0:  # a non-finite step that was not a check point: no activations
             self._open()
         rec, i = self.record, self._row
@@ -158,7 +168,10 @@ class Diagnostics:
         block = rec.params[i]
         if self._bits is not None and all(map(is_, [p.data for p in self._tensors], self._datas)):
             # updated in place (every optimizer here): the views made before the step hold
-            self._k.delta_sq_all(self._ws, self._snaps_t, block)
+            if self.every == 1:
+                self._pending = block
+            else:
+                self._k.delta_sq_all(self._ws, self._snaps_t, block)
             rec.head[i, STEPPED] = 1.0
             self._close()
             return
@@ -185,6 +198,9 @@ class Diagnostics:
     def flush(self) -> list[DiagReport]:
         """The check points recorded since the last flush, flagged: to the sink, and returned
         as reports (those that raised a flag only, if built with ``reports=False``)."""
+        if self._row < 0:
+            self._unhook()  # at an epoch end: evaluation runs without hooks
+        self._settle()
         lines, reports = write_out(self.record, self.model_info, self._recent,
                                    self.reports or self.sink is None)  # fmt: skip
         if self.sink is not None and lines:
@@ -208,16 +224,22 @@ class Diagnostics:
         self.record.n += 1
         self._row, self._backward_done = -1, False
 
+    def close(self) -> None:
+        """Remove what is installed on the model (the hooks kept between check points)."""
+        self._unhook()
+
     def _unhook(self) -> None:
         for remove in self._removers:
             remove()
         self._removers = []
+        self._seen = self._all_seen
 
     def _grad_stats(self, block: np.ndarray) -> None:
         """Gradient sums, |w| and the weight snapshot of every parameter into the record,
         in one kernel call when all share a float dtype (a call per parameter otherwise)."""
         datas = [p.data for p in self._tensors]
         if len(datas) != len(self._datas) or not all(map(is_, datas, self._datas)):
+            self._settle()
             self._prepare(datas)
         bits = self._bits
         if bits is not None:
@@ -227,10 +249,18 @@ class Diagnostics:
                 gs = None
             dt = bits[2]
             if gs is not None and all([g.dtype == dt for g in gs]):
-                gbits = tuple([g.view(bits[0]) for g in gs])
-                self._k.grad_weight_stats_all(gs, gbits, bits[1], self._ws, self._snaps_t, block)
+                prev, self._pending = self._pending, None
+                self._k.grad_weight_stats_all(gs, bits[1], self._ws, self._snaps_t, block,
+                                              self._scratch if prev is None else prev)  # fmt: skip
                 return
+        self._settle()
         self._grad_stats_each(block)
+
+    def _settle(self) -> None:
+        """The pending check point's update, measured apart (the weights have not moved)."""
+        if self._pending is not None:
+            self._k.delta_sq_all(self._ws, self._snaps_t, self._pending)
+            self._pending = None
 
     def _prepare(self, datas: list) -> None:
         self._datas = datas
@@ -260,15 +290,14 @@ class Diagnostics:
             and all(g.dtype == dtype for g in gs)
             and all(w.dtype == dtype for w in ws)
         ):
-            gbits = tuple([g.view(bits[0]) for g in gs])
-            self._k.grad_weight_stats_all(tuple(gs), gbits, bits[1], tuple(ws), tuple(snaps),
-                                          block)  # fmt: skip
+            self._k.grad_weight_stats_all(tuple(gs), bits[1], tuple(ws), tuple(snaps), block,
+                                          np.empty((len(ws), 7)))  # fmt: skip
             return
         for i, (g, w) in enumerate(zip(gs, ws, strict=True)):
             if g.dtype not in _BITS:  # an integer or float16 gradient: summed as float64
                 g = g.astype(np.float64)
             bits = _BITS[g.dtype]
-            self._k.grad_weight_stats(g, g.view(bits[0]), bits[1], w, snaps[i], block[i])
+            self._k.grad_weight_stats(g, bits[1], w, snaps[i], block[i])
 
     def _observer(self, j: int, kind: str, axis: int):
         unit_activity = self._k.unit_activity

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 
@@ -29,11 +30,15 @@ from bpcli.app.diagnostics_report import (
 HEAD = ("epoch", "step", "lr", "stepped", "bptt")  # bptt: boundary gradient norm, NaN if none
 STEPPED, BPTT = 3, 4
 P_COLS, A_COLS, N_COLS = 7, 4, 4
-DELTA = 6  # the parameter column delta_sq_all writes after the optimizer's step
+DELTA = 6  # the parameter column written after the optimizer's step (delta_sq_all)
 ROWS = 64  # check points held before they are written out (more: written out early)
 # The vectorised calm test (the flags' _calm) keeps this far from the thresholds, so that
 # numpy's rounding (sums, medians) can never call a row calm that the rules would flag.
 SAFE = 1e-9
+# The numbers of a templated line (the lines of calm check points): 9 significant digits.
+# Flagged check points' lines are json.dumps of their reports (repr, 17 digits).
+FLOAT = "%.9g"
+POW10 = 10.0 ** np.arange(-308, 309)  # format_rows' powers of ten
 
 
 class Layout:
@@ -56,15 +61,27 @@ class Layout:
         self.weights = [i for i, (_, _, shape) in enumerate(params) if len(shape) >= 2]
         self.dead = [j for j, (_, kind, _) in enumerate(acts) if kind in DEAD]
         self.sat = [j for j, (_, kind, _) in enumerate(acts) if kind in SATURATING]
+        # derive()'s rows: the numbers of a "diag" line in its order (l0: the activations')
+        self.l0 = 4 + P_COLS * k
+        self.line_width = self.l0 + 3 * a
+        self.p_at = [4 + P_COLS * i for i in range(k)]
+        self.a_at = [self.l0 + 3 * j for j in range(a)]
+        self.ratio_cols = [o + 6 for o in self.p_at]
+        self.p_rep = [(*p, o) for p, o in zip(params, self.p_at)]  # what report() reads
+        self.a_rep = [(n, kind, src, o, kind in DEAD, kind in SATURATING)
+                      for (n, kind, src), o in zip(acts, self.a_at)]  # fmt: skip
+        self.share_cols = [o + 1 for o in self.a_at]
         self.template = _template(params, acts)
-        # lines() writes None as NaN and then "nan" as null: a name holding "nan" would be
-        # rewritten too. BatchNorm statistics are not in the template.
-        self.usable = "nan" not in self.template and not norms
+        self.segs, self.seg_at, self.ints = _pieces(self.template)
+        self.line_bytes = len(self.segs) + 25 * self.line_width + 1  # a number: <= 16 bytes
+        self.usable = not norms  # BatchNorm statistics are not in the template
 
 
 def _template(params, acts) -> str:
     """A check point's ``"diag"`` line with its numbers left out (the names, shapes and the
-    rows' layout are the same at every check point): ``DiagReport.to_dict`` as json writes it."""
+    rows' layout are the same at every check point): ``DiagReport.to_dict`` as json writes it,
+    but with 9 significant digits (``FLOAT``) where json writes repr: enough to give back every
+    float32 value exactly, and what ``format_rows`` writes in a tenth of %-formatting's time."""
     j = lambda v: json.dumps(v).replace("%", "%%")  # noqa: E731
     ps = [
         f'{{"name": {j(n)}, "layer": {j(layer)}, "shape": {j(list(shape))}, "grad_norm": %r, '
@@ -78,12 +95,28 @@ def _template(params, acts) -> str:
         + f', "mean": %r, "source": {j(src)}}}'
         for n, kind, src in acts
     ]
-    return (
+    line = (
         '{"kind": "diag", "epoch": %d, "step": %d, "lr": %r, "bptt": null, '
         '"nonfinite": false, "grad_total": %r, '
         f'"params": [{", ".join(ps)}], "activations": [{", ".join(acs)}], '
         '"norms": [], "flags": []}'
     )
+    return re.sub(r"(?<!%)((?:%%)*)%r", lambda m: m[1] + FLOAT, line)  # not a name's "%%r"
+
+
+def _pieces(template: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The template for ``format_rows``: its text around the numbers, as bytes, the offsets
+    of the pieces, and which numbers are integers."""
+    text, at, ints = [], [0], []
+    for piece in re.split(r"(%%|%d|%\.9g)", template):
+        if piece in ("%d", FLOAT):
+            at.append(sum(map(len, text)))
+            ints.append(piece == "%d")
+        else:
+            text.append("%" if piece == "%%" else piece)
+    raw = "".join(text).encode("ascii")  # json.dumps escapes everything else
+    at.append(len(raw))
+    return np.frombuffer(raw, np.uint8).copy(), np.array(at, np.int64), np.array(ints, bool)
 
 
 class Record:
@@ -108,29 +141,26 @@ class Record:
 
     # -- written out ---------------------------------------------------------------------------
     def derive(self) -> dict[str, np.ndarray]:
-        """The report numbers of the complete rows, as arrays (rows first)."""
-        n = self.n
-        s, ss, gmax, zeros, wsq, size, dsq = np.moveaxis(self.params[:n], -1, 0)
-        active, ysum, units, ysize = np.moveaxis(self.acts[:n], -1, 0)
-        with np.errstate(all="ignore"):
-            empty = size == 0
-            norm = np.sqrt(ss)
-            mean = s / size
-            std = np.where(np.isfinite(ss), np.sqrt(np.maximum(ss / size - mean * mean, 0.0)),
-                           norm)  # fmt: skip
-            wn = np.sqrt(wsq)
-            has_ratio = (self.head[:n, STEPPED] == 1)[:, None] & (wn > 0)
-            stats = np.stack(
-                [norm, np.where(empty, 0.0, mean), np.where(empty, 0.0, std), gmax,
-                 np.where(empty, 1.0, zeros / size), wn,
-                 np.where(has_ratio, np.sqrt(dsq) / wn, np.nan)], axis=-1,
-            )  # fmt: skip
-            share = 1.0 - active / units
-            amean = np.where(ysize > 0, ysum / ysize, 0.0)
+        """The report numbers of the complete rows, as arrays (rows first): ``vals`` has a
+        row's numbers in the order of its ``"diag"`` line (``derive_rows``), the others are
+        views of it."""
+        from bpcli.kernels.stats import derive_rows  # numba: loaded by Diagnostics
+
+        n, lay = self.n, self.layout
+        vals = np.empty((n, lay.line_width))
+        derive_rows(self.head[:n], self.params[:n], self.acts[:n], vals)
+        stats = vals[:, 4 : lay.l0].reshape(n, len(lay.params), P_COLS)
+        share = vals[:, lay.l0 + 1 :: 3]
         return {
-            "stats": stats, "has_ratio": has_ratio, "total": np.sqrt(ss.sum(axis=1)),
-            "units": units, "share": share, "has_share": ysize > 0, "amean": amean,
+            "vals": vals, "stats": stats, "total": vals[:, 3], "units": vals[:, lay.l0 :: 3],
+            "share": share, "amean": vals[:, lay.l0 + 2 :: 3], "has_share": share == share,
+            "has_ratio": (self.head[:n, STEPPED] == 1)[:, None] & (stats[..., 5] > 0),
         }  # fmt: skip
+
+    def lists(self, d: dict[str, np.ndarray]) -> dict[str, list]:
+        """What ``report`` reads, as Python lists."""
+        return {"rows": d["vals"].tolist(), "has_ratio": d["has_ratio"].tolist(),
+                "bptt": self.head[: self.n, BPTT].tolist()}  # fmt: skip
 
     def calm(self, d: dict[str, np.ndarray]) -> np.ndarray:
         """Per row, True only when no flag rule can fire whatever the earlier check points
@@ -149,73 +179,57 @@ class Record:
             norms = w[..., 0]
             calm &= norms[:, 0] >= norms.max(axis=1) * 10**-rules.VANISH_ORDERS * (1 + SAFE)
         if lay.weights:
-            ratios = np.where(d["has_ratio"][:, lay.weights], w[..., 6], np.nan)
-            med = _finite_median(ratios)
+            med = _finite_median(w[..., 6])  # NaN where there is no ratio (derive_rows)
             low, high = rules.RATIO_LOW * (1 + SAFE), rules.RATIO_HIGH * (1 - SAFE)
             calm &= np.isnan(med) | (self.head[:n, 2] <= 0) | ((low <= med) & (med <= high))
         return calm
 
     def report(self, i: int, lists: dict) -> DiagReport:
-        """Row ``i`` as a ``DiagReport`` (``lists``: ``derive()`` and the head as Python
-        lists, see ``write_out``)."""
+        """Row ``i`` as a ``DiagReport`` (``lists``: from ``lists()``)."""
         lay = self.layout
-        epoch, step, lr, _, bptt = lists["head"][i]
-        stats, has_ratio = lists["stats"][i], lists["has_ratio"][i]
+        row = lists["rows"][i]
         params = [
-            ParamStats(name, layer, shape, *v[:6], v[6] if r else None)
-            for (name, layer, shape), v, r in zip(lay.params, stats, has_ratio)
-        ]
+            ParamStats(name, layer, shape, row[o], row[o + 1], row[o + 2], row[o + 3],
+                       row[o + 4], row[o + 5], row[o + 6] if r else None)
+            for (name, layer, shape, o), r in zip(lay.p_rep, lists["has_ratio"][i])
+        ]  # fmt: skip
         acts = []
-        for (name, kind, src), u, sh, has, m in zip(
-            lay.acts, lists["units"][i], lists["share"][i], lists["has_share"][i],
-            lists["amean"][i],
-        ):  # fmt: skip
+        for name, kind, src, o, dead, sat in lay.a_rep:
+            u, sh = row[o], row[o + 1]
             if u != u:  # NaN: the layer did not run at this check point
                 continue
-            sh = sh if has else None
-            acts.append(ActStats(name, kind, int(u), sh if kind in DEAD else None,
-                                 sh if kind in SATURATING else None, m, src))  # fmt: skip
+            sh = None if sh != sh else sh
+            acts.append(ActStats(name, kind, int(u), sh if dead else None, sh if sat else None,
+                                 row[o + 2], src))  # fmt: skip
         norms = [
-            NormStats(name, kind, *row[:3], row[3] if gamma else None)
-            for (name, kind, gamma), row in zip(lay.norms, self.norms[i].tolist())
-        ]
-        total = lists["total"][i]
+            NormStats(name, kind, *v[:3], v[3] if gamma else None)
+            for (name, kind, gamma), v in zip(lay.norms, self.norms[i].tolist())
+        ] if lay.norms else []  # fmt: skip
+        bptt = lists["bptt"][i]
         window = None if bptt != bptt else {"window": lay.bptt_window,
                                              "boundary_grad_norm": bptt}  # fmt: skip
-        return DiagReport(int(epoch), int(step), lr, params, acts, norms, window, [],
+        total = row[3]
+        return DiagReport(int(row[0]), int(row[1]), row[2], params, acts, norms, window, [],
                           not math.isfinite(total), total)  # fmt: skip
 
     def lines(self, d: dict) -> list[str | None]:
         """The ``"diag"`` line of each row formatted from the template, or None where the
         template does not fit (a non-finite number, a layer not observed, bptt, norms)."""
+        from bpcli.kernels.stats import format_rows
+
         n, lay = self.n, self.layout
         if not lay.usable:
             return [None] * n
-        share = d["share"][:, :, None] if lay.acts else np.empty((n, 0, 1))
-        vals = np.concatenate(
-            [self.head[:n, :3], d["total"][:, None], d["stats"].reshape(n, -1),
-             np.concatenate([d["units"][:, :, None], share, d["amean"][:, :, None]],
-                            axis=2).reshape(n, -1)], axis=1,
-        )  # fmt: skip
-        nulls = np.concatenate(
-            [np.zeros((n, 4), bool),
-             np.concatenate([np.zeros_like(d["stats"][..., :6], bool),
-                             ~d["has_ratio"][:, :, None]], axis=2).reshape(n, -1),
-             np.concatenate([np.zeros_like(share, bool), ~d["has_share"][:, :, None],
-                             np.zeros_like(share, bool)], axis=2).reshape(n, -1)], axis=1,
-        )  # fmt: skip
-        ok = (np.isfinite(vals) | nulls).all(axis=1) & np.isnan(self.head[:n, BPTT])
-        has_null = nulls.any(axis=1)
-        out: list[str | None] = []
-        template = lay.template
-        for row, good, null in zip(vals.tolist(), ok.tolist(), has_null.tolist()):
-            if not good:
-                out.append(None)
-            elif null:  # None is NaN in the row; the template has no "nan" of its own
-                out.append((template % tuple(row)).replace("nan", "null"))
-            else:
-                out.append(template % tuple(row))
-        return out
+        ok = np.isfinite(d["vals"])
+        ok[:, lay.ratio_cols] |= ~d["has_ratio"]  # None, written as null
+        ok[:, lay.share_cols] |= ~d["has_share"]
+        good = ok.all(axis=1) & np.isnan(self.head[:n, BPTT])
+        # Formatting ~40 numbers a line is most of the writing out: %-formatting takes ~100 ns
+        # a float, format_rows ~10 (the same text as "%.9g", bar ties; kernel tests).
+        buf = np.empty(n * lay.line_bytes, np.uint8)
+        end = format_rows(d["vals"], good, lay.segs, lay.seg_at, lay.ints, POW10, buf)
+        text = buf[:end].tobytes().decode("ascii").split("\n")
+        return [line if g else None for line, g in zip(text, good.tolist())]
 
 
 def _finite_median(x: np.ndarray) -> np.ndarray:
@@ -237,13 +251,11 @@ def write_out(record: Record, info, recent: rules.Recent, reports: bool):
         return [], []
     d = record.derive()
     calm = record.calm(d).tolist()
-    lists = {k: v.tolist() for k, v in d.items()}
-    lists["head"] = record.head[: record.n].tolist()
+    lists = record.lists(d)
     lines = record.lines(d)
     out_lines, out_reports = [], []
     for i, quiet in enumerate(calm):
-        total = lists["total"][i]
-        _, _, lr, _, _ = lists["head"][i]
+        _, _, lr, total = lists["rows"][i][:4]
         rep = None
         if not quiet or (recent.totals and total > rules.EXPLODE_GROWTH * recent.totals[0]):
             rep = record.report(i, lists)

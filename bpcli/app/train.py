@@ -205,6 +205,8 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
                 diag.flush()  # an unfinished epoch's check points (the non-finite step's too)
     finally:
         log.close()
+        if diag is not None:
+            diag.close()  # its hooks off the model, whatever ended the run
     result = _finish(st, built, spec, run_dir, reason, message, time.perf_counter() - t0)
     run.result = result
     hook.bpcli_on_train_end(run=run)

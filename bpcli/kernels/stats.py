@@ -18,10 +18,10 @@ from bpcli.kernels._jit import kernel
 
 
 @kernel
-def grad_weight_stats(g, gbits, masks, w, snap, out):
-    """g: 1-d float, gbits: g viewed as the unsigned int of its width, masks: (1,) that int
-    with the sign bit clear; w, snap: 1-d (n,) float; out: float64 (5,) <- [sum g, sum g^2, max |g|,
-    count g == 0, sum w^2]; copies w into snap"""
+def grad_weight_stats(g, masks, w, snap, out):
+    """g: 1-d float, masks: (1,) the unsigned int of g's width with the sign bit clear; w, snap:
+    1-d (n,) float; out: float64 (6,) <- [sum g, sum g^2, max |g|, count g == 0, sum w^2,
+    size of g]; copies w into snap -> float64 sum((w - snap)^2) of snap before the copy"""
     s = 0.0
     ss = 0.0
     z = 0
@@ -33,6 +33,7 @@ def grad_weight_stats(g, gbits, masks, w, snap, out):
     # NOTE: max |g| on the bits: a float max reduction does not vectorise without 'nnan'
     # (10x slower), an integer one does. With the sign bit clear, the bits of floats order
     # as their magnitudes, and NaN's above inf's, so a NaN still comes out as NaN.
+    gbits = g.view(masks.dtype)  # here, not by the caller: a view costs Python ~0.2 us
     mask = masks[0]
     m = gbits[0] & mask if gbits.shape[0] else mask ^ mask
     for i in range(gbits.shape[0]):
@@ -40,9 +41,12 @@ def grad_weight_stats(g, gbits, masks, w, snap, out):
     top = np.empty(1, gbits.dtype)
     top[0] = m
     ws = 0.0
+    d = 0.0  # the update the snapshot is the start of, when w is the weights after it
     for i in range(w.shape[0]):
         v = np.float64(w[i])
         ws += v * v
+        dv = v - np.float64(snap[i])
+        d += dv * dv
         snap[i] = w[i]
     out[0] = s
     out[1] = ss
@@ -50,6 +54,7 @@ def grad_weight_stats(g, gbits, masks, w, snap, out):
     out[3] = z
     out[4] = ws
     out[5] = g.shape[0]
+    return d
 
 
 @kernel
@@ -94,11 +99,12 @@ def unit_activity(y, lo, hi, out):
 
 
 @kernel
-def grad_weight_stats_all(gs, gbits, masks, ws, snaps, out):
+def grad_weight_stats_all(gs, masks, ws, snaps, out, prev):
     """grad_weight_stats over k parameters in one call: tuples of k arrays (one dtype),
-    out: float64 (k, >= 6), row i for parameter i"""
+    out: float64 (k, >= 6), row i for parameter i; prev: float64 (k, 7), column 6 of row i
+    <- parameter i's sum((w - snap)^2) before the copy"""
     for k in range(len(gs)):
-        grad_weight_stats(gs[k], gbits[k], masks, ws[k], snaps[k], out[k])
+        prev[k, 6] = grad_weight_stats(gs[k], masks, ws[k], snaps[k], out[k])
 
 
 @kernel
@@ -107,3 +113,161 @@ def delta_sq_all(ws, snaps, out):
     (k, 7), column 6 of row i <- parameter i's"""
     for k in range(len(ws)):
         out[k, 6] = delta_sq(ws[k], snaps[k])
+
+
+@kernel
+def derive_rows(head, params, acts, out):
+    """head: (n, >= 4) float64 [epoch, step, lr, stepped]; params: (n, k, 7), acts: (n, a, 4)
+    float64 record blocks -> out: float64 (n, 4 + 7k + 3a) <- [epoch, step, lr, total grad
+    norm, per parameter the report's 7 statistics, per activation layer [units, share, mean]]
+    (NaN: no update ratio, no share)"""
+    k, a = params.shape[1], acts.shape[1]
+    for r in range(params.shape[0]):
+        out[r, 0] = head[r, 0]
+        out[r, 1] = head[r, 1]
+        out[r, 2] = head[r, 2]
+        stepped = head[r, 3] == 1.0
+        tot = 0.0
+        for p in range(k):
+            s, ss, size, wsq = params[r, p, 0], params[r, p, 1], params[r, p, 5], params[r, p, 4]
+            tot += ss
+            norm = np.sqrt(ss)
+            o = 4 + 7 * p
+            mean, std, zero = 0.0, 0.0, 1.0  # an empty gradient
+            if size != 0.0:
+                mean = s / size
+                std = np.sqrt(max(ss / size - mean * mean, 0.0)) if np.isfinite(ss) else norm
+                zero = params[r, p, 3] / size
+            wn = np.sqrt(wsq)
+            out[r, o] = norm
+            out[r, o + 1] = mean
+            out[r, o + 2] = std
+            out[r, o + 3] = params[r, p, 2]
+            out[r, o + 4] = zero
+            out[r, o + 5] = wn
+            out[r, o + 6] = np.sqrt(params[r, p, 6]) / wn if stepped and wn > 0.0 else np.nan
+        out[r, 3] = np.sqrt(tot)
+        for j in range(a):
+            active, ysum, units, ysize = acts[r, j, 0], acts[r, j, 1], acts[r, j, 2], acts[r, j, 3]
+            o = 4 + 7 * k + 3 * j
+            out[r, o] = units
+            out[r, o + 1] = 1.0 - active / units if ysize > 0.0 else np.nan
+            out[r, o + 2] = ysum / ysize if ysize > 0.0 else 0.0
+
+
+@kernel
+def _n_digits(q):
+    """q: int64 >= 0 -> the number of its decimal digits"""
+    n = 1
+    while q >= 10:
+        n += 1
+        q //= 10
+    return n
+
+
+@kernel
+def _nine_digits(x, p, down):
+    """x > 0 float64 -> round(x * p) (``down``: x / p) as int64: its first 9 digits when p is
+    the right power of ten"""
+    return np.int64(np.round(x / p if down else x * p))
+
+
+# NOTE: format_rows is one body with no helper taking an array: each call of a kernel with
+# array arguments pays reference counting, which made it as slow as Python's % formatting.
+@kernel
+def format_rows(vals, good, segs, seg_at, ints, pow10, buf):
+    """vals: (n, m) float64; good: (n,) bool, the rows to write (cleared where a number is out
+    of [1e-290, 1e290]); segs: uint8, the text around the m numbers, seg_at: int64 (m + 2,)
+    its m + 1 pieces' offsets; ints: (m,) bool, written as integers; pow10: float64 (617,)
+    10.0 ** (i - 308) at i; buf: uint8, n times the longest line -> bytes written to buf:
+    each row's line (empty if not good) and a newline; NaN is written as null, other floats
+    as "%.9g" writes them (but for rounding ties: the digits of a product within 1 ulp)"""
+    at = 0
+    m = vals.shape[1]
+    for r in range(vals.shape[0]):
+        if good[r]:
+            for j in range(m):
+                v = abs(vals[r, j])
+                if v != 0.0 and not (1e-290 <= v <= 1e290) and v == v:
+                    good[r] = False
+        if not good[r]:
+            buf[at] = 10
+            at += 1
+            continue
+        for j in range(m + 1):
+            for i in range(seg_at[j], seg_at[j + 1]):
+                buf[at] = segs[i]
+                at += 1
+            if j == m:
+                break
+            v = vals[r, j]
+            if v != v:
+                buf[at] = 110  # null
+                buf[at + 1] = 117
+                buf[at + 2] = 108
+                buf[at + 3] = 108
+                at += 4
+                continue
+            if v < 0.0:
+                buf[at] = 45
+                at += 1
+                v = -v
+            if ints[j] or v == 0.0:
+                q = np.int64(v)
+                n = _n_digits(q)
+                for i in range(at + n - 1, at - 1, -1):
+                    buf[i] = 48 + q % 10
+                    q //= 10
+                at += n
+                continue
+            e = np.int64(np.floor(np.log10(v)))
+            q = _nine_digits(v, pow10[316 - e] if e <= 8 else pow10[e - 8 + 308], e > 8)
+            if q >= 1_000_000_000:  # log10 a little low, or rounded up to a power of ten
+                e += 1
+                q = _nine_digits(v, pow10[316 - e] if e <= 8 else pow10[e - 8 + 308], e > 8)
+            elif q < 100_000_000:
+                e -= 1
+                q = _nine_digits(v, pow10[316 - e] if e <= 8 else pow10[e - 8 + 308], e > 8)
+            # NOTE: digits in uint32: a signed int64 // 10 (Python's floor) costs 3x more
+            u, ten = np.uint32(q), np.uint32(10)
+            nd = 9
+            while nd > 1 and u % ten == 0:
+                u //= ten
+                nd -= 1
+            fixed = -4 <= e < 9
+            if fixed and e < 0:  # 0.000ddd
+                buf[at] = 48
+                buf[at + 1] = 46
+                at += 2
+                for _ in range(-e - 1):
+                    buf[at] = 48
+                    at += 1
+                dot = nd  # none
+            else:
+                dot = e + 1 if fixed else 1  # ddd.ddd or d.ddde+XX
+            # the nd digits, with a point after the first `dot` of them if some follow
+            width = nd + (nd > dot)
+            for i in range(nd - 1, -1, -1):
+                t = u // ten
+                buf[at + i + (i >= dot)] = np.uint8(48) + np.uint8(u - t * ten)
+                u = t
+            if nd > dot:
+                buf[at + dot] = 46
+            at += width
+            if fixed:
+                for _ in range(dot - nd):  # ddd000
+                    buf[at] = 48
+                    at += 1
+                continue
+            buf[at] = 101
+            buf[at + 1] = 45 if e < 0 else 43
+            at += 2
+            x = abs(e)
+            n = max(_n_digits(x), 2)
+            for i in range(at + n - 1, at - 1, -1):
+                buf[i] = 48 + x % 10
+                x //= 10
+            at += n
+        buf[at] = 10
+        at += 1
+    return at

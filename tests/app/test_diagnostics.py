@@ -14,6 +14,7 @@ from bpcli.app import runs
 from bpcli.app.diagnostics import Diagnostics, DiagReport, load_run, parse_every
 from bpcli.app.spec import load_spec
 from bpcli.app.train import Reporter, train
+from bpcli.engine import random as bprandom
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.nn.layers.activation import ReLU, Sigmoid
@@ -101,6 +102,17 @@ def test_negative_bias_init_kills_relus(tmp_path):
     assert "leaky_relu" in flag.suggestion and 'bias_init = "zeros"' in flag.suggestion
 
 
+def _close(a, b) -> bool:
+    """Equal JSON values, numbers to 9 significant digits."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_close, a, b))
+    if isinstance(a, float | int) and not isinstance(a, bool):
+        return a == pytest.approx(b, rel=1e-8)
+    return a == b
+
+
 def test_every_n_steps_and_metrics_jsonl(tmp_path):
     _, reports = run(tmp_path, "models/deep-relu-he.toml", diagnose=7)
     steps = [r.step for r in reports]
@@ -109,9 +121,9 @@ def test_every_n_steps_and_metrics_jsonl(tmp_path):
              if r["kind"] == "diag"]  # fmt: skip
     assert [r["step"] for r in lines] == steps
     text = (tmp_path / "run" / runs.METRICS_FILE).read_text().splitlines()
-    assert [x for x in text if x.startswith('{"kind": "diag"')] == [
-        json.dumps(r.to_dict()) for r in reports
-    ]
+    # The lines carry 9 significant digits (diagnostics_record.FLOAT), the reports full floats.
+    written = [json.loads(x) for x in text if x.startswith('{"kind": "diag"')]
+    assert _close(written, [r.to_dict() for r in reports])
     back = DiagReport.from_dict(lines[1])
     assert back.params[0].grad_norm == pytest.approx(reports[1].params[0].grad_norm)
     whole = load_run(tmp_path / "run")
@@ -196,6 +208,35 @@ def _check_point(model, x, zero_weight=None):
     return r, before, grads, line, fast
 
 
+def test_every_step_measures_each_update_at_the_next_check_point():
+    # every=1 defers the update of a check point to the next one's pass over the weights
+    class Opt:
+        param_groups = [{"lr": 0.1}]
+
+    x = Tensor(np.random.default_rng(2).normal(size=(5, 6)).astype(np.float32))
+    ratios, hooked = {}, {}
+    for every in (None, 1):
+        bprandom.manual_seed(3)
+        model = Sequential(Linear(6, 9), ReLU(), Linear(9, 4))
+        d = Diagnostics(model, Opt(), every)
+        for step in range(1, 4):
+            d.begin()
+            model.zero_grad()
+            (model(x) ** 2).sum().backward()
+            d.after_backward(1, step)
+            for p in model.parameters():
+                p.data -= 0.1 * p.grad
+            d.after_step()
+        hooked[every] = model[1]._forward_hooks is not None
+        reports = d.flush()
+        ratios[every] = [[p.update_ratio for p in r.params] for r in reports]
+        assert model[1]._forward_hooks is None  # the kept hooks come off at the flush
+    assert None not in ratios[1][2]
+    np.testing.assert_allclose(np.array(ratios[1], float), np.array(ratios[None], float),
+                               rtol=1e-12)  # fmt: skip
+    assert hooked == {None: False, 1: True}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_statistics_match_numpy_and_the_json_line_matches_json_dumps(dtype):
     model = Sequential(Linear(6, 9), ReLU(), Linear(9, 4), Sigmoid())
@@ -221,7 +262,9 @@ def test_statistics_match_numpy_and_the_json_line_matches_json_dumps(dtype):
     assert relu.mean == pytest.approx(float(np.maximum(h, 0).mean()), rel=1e-5)
     assert r.params[3].update_ratio is None
     assert line == json.dumps(r.to_dict())
-    assert fast == json.dumps({**r.to_dict(), "flags": []})  # from the record, as json would
+    # from the record, as json would write it but with 9 significant digits (documented)
+    assert _close(json.loads(fast), {**r.to_dict(), "flags": []})
+    assert list(json.loads(fast)) == list(r.to_dict())
     assert DiagReport.from_dict(json.loads(line)).params == r.params
 
 
@@ -346,8 +389,7 @@ def test_the_vectorised_calm_rows_raise_no_flag():
                                 stepped, np.full(n, np.nan)], axis=1)  # fmt: skip
         rec.n = n
         derived = rec.derive()
-        lists = {k: v.tolist() for k, v in derived.items()}
-        lists["head"] = rec.head.tolist()
+        lists = rec.lists(derived)
         for i, calm in enumerate(rec.calm(derived).tolist()):
             r = rec.report(i, lists)
             flags = []
