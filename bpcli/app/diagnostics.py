@@ -13,8 +13,9 @@ of the run (a baseline reading before training has changed anything), the last s
 epoch, and with ``every=N`` every N-th step.
 
 A check point costs its statistics kernels only: they write their sums into a row of a
-preallocated record (``diagnostics_record``). ``flush()`` turns the rows into ``DiagReport``
-objects (``diagnostics_report``), runs the flag rules over them and gives their
+preallocated record (``diagnostics_record``). ``flush()`` runs the flag rules over the rows,
+turns them into ``DiagReport`` objects (``diagnostics_report``; a calm row's is a
+``CalmReport`` that makes its lists only when they are read) and gives their
 ``{"kind": "diag", ...}`` lines of ``metrics.jsonl``; the trainer calls it at each epoch end and
 when the run stops (a non-finite step is flagged there, the step it went non-finite).
 """

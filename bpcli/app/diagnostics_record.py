@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import fields
 
 import numpy as np
 
@@ -158,8 +159,10 @@ class Record:
         }  # fmt: skip
 
     def lists(self, d: dict[str, np.ndarray]) -> dict[str, list]:
-        """What ``report`` reads, as Python lists."""
-        return {"rows": d["vals"].tolist(), "has_ratio": d["has_ratio"].tolist(),
+        """What ``report`` reads, as Python lists (but ``rows``: a row is made a list when
+        it is read, the reports of most being read seldom)."""
+        return {"rows": d["vals"], "head": d["vals"][:, :4].tolist(),
+                "has_ratio": d["has_ratio"].tolist(),
                 "bptt": self.head[: self.n, BPTT].tolist()}  # fmt: skip
 
     def calm(self, d: dict[str, np.ndarray]) -> np.ndarray:
@@ -187,20 +190,6 @@ class Record:
     def report(self, i: int, lists: dict) -> DiagReport:
         """Row ``i`` as a ``DiagReport`` (``lists``: from ``lists()``)."""
         lay = self.layout
-        row = lists["rows"][i]
-        params = [
-            ParamStats(name, layer, shape, row[o], row[o + 1], row[o + 2], row[o + 3],
-                       row[o + 4], row[o + 5], row[o + 6] if r else None)
-            for (name, layer, shape, o), r in zip(lay.p_rep, lists["has_ratio"][i])
-        ]  # fmt: skip
-        acts = []
-        for name, kind, src, o, dead, sat in lay.a_rep:
-            u, sh = row[o], row[o + 1]
-            if u != u:  # NaN: the layer did not run at this check point
-                continue
-            sh = None if sh != sh else sh
-            acts.append(ActStats(name, kind, int(u), sh if dead else None, sh if sat else None,
-                                 row[o + 2], src))  # fmt: skip
         norms = [
             NormStats(name, kind, *v[:3], v[3] if gamma else None)
             for (name, kind, gamma), v in zip(lay.norms, self.norms[i].tolist())
@@ -208,6 +197,8 @@ class Record:
         bptt = lists["bptt"][i]
         window = None if bptt != bptt else {"window": lay.bptt_window,
                                              "boundary_grad_norm": bptt}  # fmt: skip
+        row = lists["rows"][i].tolist()
+        params, acts = _row_lists(lay, row, lists["has_ratio"][i])
         total = row[3]
         return DiagReport(int(row[0]), int(row[1]), row[2], params, acts, norms, window, [],
                           not math.isfinite(total), total)  # fmt: skip
@@ -228,12 +219,88 @@ class Record:
         # a float, format_rows ~10 (the same text as "%.9g", bar ties; kernel tests).
         buf = np.empty(n * lay.line_bytes, np.uint8)
         end = format_rows(d["vals"], good, lay.segs, lay.seg_at, lay.ints, POW10, buf)
-        text = buf[:end].tobytes().decode("ascii").split("\n")
+        text = str(buf[:end].data, "ascii").split("\n")
         return [line if g else None for line, g in zip(text, good.tolist())]
+
+
+def _row_lists(lay: Layout, row: list, has_ratio: list) -> tuple[list, list]:
+    """A row's ``ParamStats`` and ``ActStats`` (``row``: its numbers from ``derive``)."""
+    params = [
+        ParamStats(name, layer, shape, row[o], row[o + 1], row[o + 2], row[o + 3],
+                   row[o + 4], row[o + 5], row[o + 6] if r else None)
+        for (name, layer, shape, o), r in zip(lay.p_rep, has_ratio)
+    ]  # fmt: skip
+    acts = []
+    for name, kind, src, o, dead, sat in lay.a_rep:
+        u, sh = row[o], row[o + 1]
+        if u != u:  # NaN: the layer did not run at this check point
+            continue
+        sh = None if sh != sh else sh
+        acts.append(ActStats(name, kind, int(u), sh if dead else None, sh if sat else None,
+                             row[o + 2], src))  # fmt: skip
+    return params, acts
+
+
+class CalmReport(DiagReport):
+    """The report of a check point that raised no flag, made from its row only when its
+    parameter or activation lists are read: the reporters of ``bpcli train`` read them of few
+    check points (the Rich view: the last one; ``--json``: ``to_dict``, written here from the
+    row without the objects). Only for rows whose templated line fits: no bptt, no norms,
+    every number finite."""
+
+    def __init__(self, lay: Layout, head: list, row: np.ndarray, has_ratio: list):
+        self.epoch, self.step, self.lr = int(head[0]), int(head[1]), head[2]
+        self.bptt, self.flags, self.nonfinite, self.grad_total = None, [], False, head[3]
+        self._row = (lay, row, has_ratio)  # row: the numbers of derive(), as an array
+
+    def __getattr__(self, name: str):
+        src = self.__dict__.get("_row")
+        if src is None or name not in ("params", "activations", "norms"):
+            raise AttributeError(name)
+        self.params, self.activations = _row_lists(src[0], src[1].tolist(), src[2])
+        self.norms = []
+        return getattr(self, name)
+
+    def __eq__(self, other) -> bool:  # equal to the DiagReport of the same numbers
+        if not isinstance(other, DiagReport):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(DiagReport))
+
+    __hash__ = None
+
+    def to_dict(self) -> dict:
+        lay, row, has_ratio = self._row
+        row = row.tolist()
+        ps = []
+        for (name, layer, shape, o), r in zip(lay.p_rep, has_ratio):
+            n, mean, std, mx, zero, w, ratio = row[o : o + 7]
+            ps.append({"name": name, "layer": layer, "shape": list(shape), "grad_norm": n,
+                       "grad_mean": mean, "grad_std": std, "grad_max": mx, "zero_frac": zero,
+                       "weight_norm": w, "update_ratio": ratio if r else None})  # fmt: skip
+        acts = []
+        for name, kind, src, o, dead, sat in lay.a_rep:
+            u, sh, mean = row[o : o + 3]
+            if u != u:
+                continue
+            sh = None if sh != sh else sh
+            acts.append({"name": name, "type": kind, "units": int(u),
+                         "dead": sh if dead else None, "saturated": sh if sat else None,
+                         "mean": mean, "source": src})  # fmt: skip
+        return {"kind": "diag", "epoch": self.epoch, "step": self.step, "lr": self.lr,
+                "bptt": None, "nonfinite": False, "grad_total": self.grad_total, "params": ps,
+                "activations": acts, "norms": [], "flags": []}  # fmt: skip
+
+    def layer_norms(self) -> dict[str, float]:
+        row = self._row[1].tolist()
+        return {name: row[o] for name, _, _, o in self._row[0].p_rep}
 
 
 def _finite_median(x: np.ndarray) -> np.ndarray:
     """Per row, the median of the finite values (NaN if none)."""
+    k = x.shape[1]
+    if k and np.isfinite(x).all():  # the usual case: the same numbers, without the masking
+        x = np.sort(x, axis=1)
+        return (x[:, (k - 1) // 2] + x[:, k // 2]) / 2
     x = np.where(np.isfinite(x), x, np.inf)
     x.sort(axis=1)  # the non-finite ones last
     n = np.isfinite(x).sum(axis=1)
@@ -249,13 +316,13 @@ def write_out(record: Record, info, recent: rules.Recent, reports: bool):
     the ones that raised a flag are made). Empties the record."""
     if record.n == 0:
         return [], []
-    d = record.derive()
+    d, lay = record.derive(), record.layout
     calm = record.calm(d).tolist()
     lists = record.lists(d)
     lines = record.lines(d)
     out_lines, out_reports = [], []
     for i, quiet in enumerate(calm):
-        _, _, lr, total = lists["rows"][i][:4]
+        _, _, lr, total = lists["head"][i]
         rep = None
         if not quiet or (recent.totals and total > rules.EXPLODE_GROWTH * recent.totals[0]):
             rep = record.report(i, lists)
@@ -268,7 +335,8 @@ def write_out(record: Record, info, recent: rules.Recent, reports: bool):
             rep = rep or record.report(i, lists)
             line = json.dumps(rep.to_dict())
         out_lines.append(line)
-        if reports:
-            out_reports.append(rep or record.report(i, lists))
+        if reports:  # a calm row's line is its template's (rep is made where it does not fit)
+            rep = rep or CalmReport(lay, lists["head"][i], lists["rows"][i], lists["has_ratio"][i])
+            out_reports.append(rep)
     record.n = 0
     return out_lines, out_reports

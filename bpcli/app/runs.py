@@ -157,7 +157,7 @@ class MetricsLog:
 
     def write_lines(self, lines: list[str]) -> None:
         """Lines already in JSON (diagnostics format theirs), in one write."""
-        text = "".join(line + "\n" for line in lines)
+        text = "\n".join(lines) + "\n" if lines else ""
         _guard(self.path, lambda _: (self._f.write(text), self._f.flush()))
 
     def close(self) -> None:

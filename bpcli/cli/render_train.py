@@ -160,7 +160,7 @@ class JsonReporter:
 
     def on_diagnostics(self, epoch, step, report) -> None:
         # Check points ride on the next epoch (or final) object: still one line per epoch.
-        self._diag = [*getattr(self, "_diag", []), report.to_dict()]
+        self.__dict__.setdefault("_diag", []).append(report.to_dict())
 
     def _take_diag(self) -> dict:
         diag, self._diag = getattr(self, "_diag", []), []

@@ -12,6 +12,8 @@ and the maximum NaN.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bpcli.kernels._jit import kernel
@@ -195,9 +197,9 @@ def format_rows(vals, good, segs, seg_at, ints, pow10, buf):
             at += 1
             continue
         for j in range(m + 1):
-            for i in range(seg_at[j], seg_at[j + 1]):
-                buf[at] = segs[i]
-                at += 1
+            s0, s1 = seg_at[j], seg_at[j + 1]
+            buf[at : at + s1 - s0] = segs[s0:s1]  # a block copy: the text is most of a line
+            at += s1 - s0
             if j == m:
                 break
             v = vals[r, j]
@@ -220,13 +222,12 @@ def format_rows(vals, good, segs, seg_at, ints, pow10, buf):
                     q //= 10
                 at += n
                 continue
-            e = np.int64(np.floor(np.log10(v)))
+            # The binary exponent puts e at floor(log10 v) or one below, at the price of a
+            # log10's third; rounded up to a power of ten moves it up one more.
+            e = np.int64(np.floor((math.frexp(v)[1] - 1) * 0.30102999566398120))
             q = _nine_digits(v, pow10[316 - e] if e <= 8 else pow10[e - 8 + 308], e > 8)
-            if q >= 1_000_000_000:  # log10 a little low, or rounded up to a power of ten
+            while q >= 1_000_000_000:
                 e += 1
-                q = _nine_digits(v, pow10[316 - e] if e <= 8 else pow10[e - 8 + 308], e > 8)
-            elif q < 100_000_000:
-                e -= 1
                 q = _nine_digits(v, pow10[316 - e] if e <= 8 else pow10[e - 8 + 308], e > 8)
             # NOTE: digits in uint32: a signed int64 // 10 (Python's floor) costs 3x more
             u, ten = np.uint32(q), np.uint32(10)

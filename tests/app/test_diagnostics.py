@@ -130,6 +130,22 @@ def test_every_n_steps_and_metrics_jsonl(tmp_path):
     assert len(whole.series()["0.weight"]) == len(steps) and whole.timeline == []
 
 
+def test_calm_reports_read_like_the_reports_they_stand_for(tmp_path):
+    from dataclasses import fields
+
+    from bpcli.app.diagnostics_record import CalmReport
+
+    _, reports = run(tmp_path, "models/deep-relu-he.toml", diagnose=3)
+    calm = [r for r in reports if isinstance(r, CalmReport)]
+    assert len(calm) > 5
+    for r in calm:
+        norms, d = r.layer_norms(), r.to_dict()  # written from the row, before any list is read
+        full = DiagReport(**{f.name: getattr(r, f.name) for f in fields(DiagReport)})
+        assert json.dumps(d) == full.to_json() and norms == full.layer_norms()
+        assert r == full and full == r and r.to_dict() == d
+        assert DiagReport.from_dict(d) == r
+
+
 def test_diagnostics_off_changes_nothing(tmp_path):
     spec = load_spec("models/deep-relu-he.toml", overrides=["train.epochs=1"])
     a = train(spec, out_dir=tmp_path / "a", diagnose=None)
