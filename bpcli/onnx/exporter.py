@@ -264,6 +264,29 @@ def _assemble(ctx, model, inputs, in_names, outs, outs2, output_names):
     return proto
 
 
+def _check_opset(proto, opset: int) -> None:
+    """Every node's op must exist at ``opset``: one error naming those that need a newer one."""
+    too_new = {}
+    for node in proto.graph.node:
+        domain = node.domain or ""
+        if domain not in ("", "ai.onnx"):
+            continue
+        try:
+            onnx.defs.get_schema(node.op_type, opset, domain)
+        except onnx.defs.SchemaError:
+            versions = [
+                sch.since_version
+                for sch in onnx.defs.get_all_schemas_with_history()
+                if sch.name == node.op_type and sch.domain == domain
+            ]
+            too_new[node.op_type] = min(versions, default=None)
+    if too_new:
+        parts = [f"{op} (opset {v}+)" if v else op for op, v in sorted(too_new.items())]
+        newest = max((v for v in too_new.values() if v), default=None)
+        hint = f"; export with --opset {newest} or newer" if newest else ""
+        raise BpcliError(f"opset {opset} has no {', '.join(parts)}{hint}", "export")
+
+
 def export(model, example_input, path, opset: int = 17, dynamic_batch: bool = True,
            training: bool = False, input_names=None, output_names=None,
            batch_axis: int = 0) -> ExportResult:  # fmt: skip
@@ -285,6 +308,7 @@ def export(model, example_input, path, opset: int = 17, dynamic_batch: bool = Tr
     """
     proto = build_graph(model, example_input, opset, dynamic_batch, training, input_names,
                         output_names, batch_axis)  # fmt: skip
+    _check_opset(proto, opset)
     onnx.checker.check_model(proto, full_check=True)
     path = Path(path)
     onnx.save_model(proto, str(path))

@@ -163,3 +163,22 @@ def test_batch_dependent_constant_error(tmp_path):
         bp.onnx.export(m, randn(3, 2), tmp_path / "x.onnx")
     res = bp.onnx.export(m, randn(3, 2), tmp_path / "x.onnx", dynamic_batch=False)
     assert bp.onnx.verify(m, res.path).ok
+
+
+def test_an_op_newer_than_the_opset_is_a_one_line_error(tmp_path):
+    # An op type the opset lacks (a plugin's Mish at 17) must not reach the checker's raw
+    # ValidationError.
+    import onnx
+
+    from bpcli.onnx.exporter import _check_opset
+
+    node = onnx.helper.make_node("Mish", ["x"], ["y"])
+    graph = onnx.helper.make_graph(
+        [node], "g", [onnx.helper.make_tensor_value_info("x", 1, [2])],
+        [onnx.helper.make_tensor_value_info("y", 1, [2])],
+    )  # fmt: skip
+    proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    with pytest.raises(
+        BpcliError, match=r"opset 17 has no Mish \(opset 18\+\); export with --opset 18"
+    ):
+        _check_opset(proto, 17)
