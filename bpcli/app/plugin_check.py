@@ -161,7 +161,8 @@ def _onnx_round_trip(layer, xs, tmp: Path) -> str:
             export(layer, x, path, opset=opset)
             v = verify(layer, path, inputs=xs)
         except BpcliError as e:
-            return f"not exported: {e.msg}"
+            err = f"not exported: {e.msg}"
+            continue
         except Exception as e:  # a part's own exporter bug must not stop the other checks
             err = f"error: {type(e).__name__}: {str(e).splitlines()[0]}"
             continue
