@@ -72,6 +72,15 @@ class Layout:
         self.a_rep = [(n, kind, src, o, kind in DEAD, kind in SATURATING)
                       for (n, kind, src), o in zip(acts, self.a_at)]  # fmt: skip
         self.share_cols = [o + 1 for o in self.a_at]
+        # check_rows' arguments: the columns of derive()'s rows that calm() and lines() read
+        i64 = lambda xs: np.array(xs, np.int64)  # noqa: E731
+        self.checks = (
+            np.array([rules.DEAD_FRAC * (1 - SAFE), rules.SATURATED_FRAC * (1 - SAFE),
+                      10**-rules.VANISH_ORDERS, 1 + SAFE, rules.RATIO_LOW * (1 + SAFE),
+                      rules.RATIO_HIGH * (1 - SAFE)]),
+            i64([self.p_at[i] for i in self.weights]), i64([self.a_at[j] + 1 for j in self.dead]),
+            i64([self.a_at[j] + 1 for j in self.sat]), i64(self.ratio_cols), i64(self.share_cols),
+        )  # fmt: skip
         self.template = _template(params, acts)
         self.segs, self.seg_at, self.ints = _pieces(self.template)
         self.line_bytes = len(self.segs) + 25 * self.line_width + 1  # a number: <= 16 bytes
@@ -132,6 +141,10 @@ class Record:
         self.acts = self.data[:, lay.a0 : lay.n0].reshape(rows, len(lay.acts), A_COLS)
         self.norms = self.data[:, lay.n0 :].reshape(rows, len(lay.norms), N_COLS)
         self.n = 0
+        # derive()'s outputs that are read (as lists, text) before the next derive(): made
+        # once, as allocations cost an epoch end's single row more than its kernel's work
+        self._out = (np.empty((rows, len(lay.params)), bool), np.empty(rows, bool),
+                     np.empty(rows, bool), np.empty(rows * lay.line_bytes, np.uint8))  # fmt: skip
 
     @property
     def full(self) -> bool:
@@ -142,21 +155,24 @@ class Record:
 
     # -- written out ---------------------------------------------------------------------------
     def derive(self) -> dict[str, np.ndarray]:
-        """The report numbers of the complete rows, as arrays (rows first): ``vals`` has a
-        row's numbers in the order of its ``"diag"`` line (``derive_rows``), the others are
-        views of it."""
-        from bpcli.kernels.stats import derive_rows  # numba: loaded by Diagnostics
+        """The complete rows worked out by one kernel call (``write_rows``): ``vals`` has a
+        row's report numbers in the order of its ``"diag"`` line, ``has_ratio`` which
+        parameters have an update ratio, ``calm`` and ``good`` are ``check_rows``', ``text``
+        the templated lines (``lines``). All but ``vals`` (the reports' rows) are overwritten
+        by the next ``derive``."""
+        from bpcli.kernels.stats import write_rows  # numba: loaded by Diagnostics
 
         n, lay = self.n, self.layout
         vals = np.empty((n, lay.line_width))
-        derive_rows(self.head[:n], self.params[:n], self.acts[:n], vals)
-        stats = vals[:, 4 : lay.l0].reshape(n, len(lay.params), P_COLS)
-        share = vals[:, lay.l0 + 1 :: 3]
-        return {
-            "vals": vals, "stats": stats, "total": vals[:, 3], "units": vals[:, lay.l0 :: 3],
-            "share": share, "amean": vals[:, lay.l0 + 2 :: 3], "has_share": share == share,
-            "has_ratio": (self.head[:n, STEPPED] == 1)[:, None] & (stats[..., 5] > 0),
-        }  # fmt: skip
+        o = self._out
+        has_ratio, calm, good, buf = o[0][:n], o[1][:n], o[2][:n], o[3][: n * lay.line_bytes]
+        text = (lay.segs, lay.seg_at, lay.ints, POW10, buf)
+        end = write_rows(self.head[:n], self.params[:n], self.acts[:n], vals, has_ratio,
+                         *lay.checks, calm, good, *text)  # fmt: skip
+        if lay.norms:
+            calm[:] = False
+        return {"vals": vals, "has_ratio": has_ratio, "calm": calm, "good": good,
+                "text": buf[:end]}  # fmt: skip
 
     def lists(self, d: dict[str, np.ndarray]) -> dict[str, list]:
         """What ``report`` reads, as Python lists (but ``rows``: a row is made a list when
@@ -168,24 +184,7 @@ class Record:
     def calm(self, d: dict[str, np.ndarray]) -> np.ndarray:
         """Per row, True only when no flag rule can fire whatever the earlier check points
         (the flags' ``_calm`` less its exploding test, which needs them)."""
-        n, lay = self.n, self.layout
-        calm = np.isfinite(d["total"]) & np.isnan(self.head[:n, BPTT])
-        if lay.norms:
-            calm[:] = False
-        share = d["share"]
-        if lay.dead:
-            calm &= ~(share[:, lay.dead] >= rules.DEAD_FRAC * (1 - SAFE)).any(axis=1)
-        if lay.sat:
-            calm &= ~(share[:, lay.sat] >= rules.SATURATED_FRAC * (1 - SAFE)).any(axis=1)
-        w = d["stats"][:, lay.weights]
-        if len(lay.weights) >= 3:
-            norms = w[..., 0]
-            calm &= norms[:, 0] >= norms.max(axis=1) * 10**-rules.VANISH_ORDERS * (1 + SAFE)
-        if lay.weights:
-            med = _finite_median(w[..., 6])  # NaN where there is no ratio (derive_rows)
-            low, high = rules.RATIO_LOW * (1 + SAFE), rules.RATIO_HIGH * (1 - SAFE)
-            calm &= np.isnan(med) | (self.head[:n, 2] <= 0) | ((low <= med) & (med <= high))
-        return calm
+        return d["calm"]
 
     def report(self, i: int, lists: dict) -> DiagReport:
         """Row ``i`` as a ``DiagReport`` (``lists``: from ``lists()``)."""
@@ -206,21 +205,12 @@ class Record:
     def lines(self, d: dict) -> list[str | None]:
         """The ``"diag"`` line of each row formatted from the template, or None where the
         template does not fit (a non-finite number, a layer not observed, bptt, norms)."""
-        from bpcli.kernels.stats import format_rows
-
-        n, lay = self.n, self.layout
-        if not lay.usable:
-            return [None] * n
-        ok = np.isfinite(d["vals"])
-        ok[:, lay.ratio_cols] |= ~d["has_ratio"]  # None, written as null
-        ok[:, lay.share_cols] |= ~d["has_share"]
-        good = ok.all(axis=1) & np.isnan(self.head[:n, BPTT])
+        if not self.layout.usable:
+            return [None] * self.n
         # Formatting ~40 numbers a line is most of the writing out: %-formatting takes ~100 ns
         # a float, format_rows ~10 (the same text as "%.9g", bar ties; kernel tests).
-        buf = np.empty(n * lay.line_bytes, np.uint8)
-        end = format_rows(d["vals"], good, lay.segs, lay.seg_at, lay.ints, POW10, buf)
-        text = str(buf[:end].data, "ascii").split("\n")
-        return [line if g else None for line, g in zip(text, good.tolist())]
+        text = str(d["text"].data, "ascii").split("\n")
+        return [line if g else None for line, g in zip(text, d["good"].tolist())]
 
 
 def _row_lists(lay: Layout, row: list, has_ratio: list) -> tuple[list, list]:
@@ -248,10 +238,12 @@ class CalmReport(DiagReport):
     row without the objects). Only for rows whose templated line fits: no bptt, no norms,
     every number finite."""
 
-    def __init__(self, lay: Layout, head: list, row: np.ndarray, has_ratio: list):
+    def __init__(self, lay: Layout, head: list, row: np.ndarray, has_ratio: list,
+                 line: str | None = None):  # fmt: skip
         self.epoch, self.step, self.lr = int(head[0]), int(head[1]), head[2]
         self.bptt, self.flags, self.nonfinite, self.grad_total = None, [], False, head[3]
         self._row = (lay, row, has_ratio)  # row: the numbers of derive(), as an array
+        self._line = line  # its templated "diag" line
 
     def __getattr__(self, name: str):
         src = self.__dict__.get("_row")
@@ -290,24 +282,13 @@ class CalmReport(DiagReport):
                 "bptt": None, "nonfinite": False, "grad_total": self.grad_total, "params": ps,
                 "activations": acts, "norms": [], "flags": []}  # fmt: skip
 
+    def to_json(self) -> str:
+        """Its ``metrics.jsonl`` line: ``to_dict`` as JSON, with 9 significant digits."""
+        return self._line if self._line is not None else json.dumps(self.to_dict())
+
     def layer_norms(self) -> dict[str, float]:
         row = self._row[1].tolist()
         return {name: row[o] for name, _, _, o in self._row[0].p_rep}
-
-
-def _finite_median(x: np.ndarray) -> np.ndarray:
-    """Per row, the median of the finite values (NaN if none)."""
-    k = x.shape[1]
-    if k and np.isfinite(x).all():  # the usual case: the same numbers, without the masking
-        x = np.sort(x, axis=1)
-        return (x[:, (k - 1) // 2] + x[:, k // 2]) / 2
-    x = np.where(np.isfinite(x), x, np.inf)
-    x.sort(axis=1)  # the non-finite ones last
-    n = np.isfinite(x).sum(axis=1)
-    rows = np.arange(len(x))
-    hi = x[rows, np.maximum(n // 2, 0)] if x.shape[1] else np.full(len(x), np.inf)
-    lo = x[rows, np.maximum((n - 1) // 2, 0)] if x.shape[1] else hi
-    return np.where(n > 0, (lo + hi) / 2, np.nan)
 
 
 def write_out(record: Record, info, recent: rules.Recent, reports: bool):
@@ -336,7 +317,8 @@ def write_out(record: Record, info, recent: rules.Recent, reports: bool):
             line = json.dumps(rep.to_dict())
         out_lines.append(line)
         if reports:  # a calm row's line is its template's (rep is made where it does not fit)
-            rep = rep or CalmReport(lay, lists["head"][i], lists["rows"][i], lists["has_ratio"][i])
+            rep = rep or CalmReport(lay, lists["head"][i], lists["rows"][i],
+                                    lists["has_ratio"][i], line)  # fmt: skip
             out_reports.append(rep)
     record.n = 0
     return out_lines, out_reports

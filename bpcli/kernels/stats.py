@@ -272,3 +272,85 @@ def format_rows(vals, good, segs, seg_at, ints, pow10, buf):
         buf[at] = 10
         at += 1
     return at
+
+
+@kernel
+def check_rows(vals, bptt, has_ratio, lim, weights, dead, sat, ratio_cols, share_cols, calm,
+               good):  # fmt: skip
+    """vals: float64 (n, m) rows of derive_rows; bptt: (n,) float64; has_ratio: bool (n, k
+    parameters); lim: float64 [dead share,
+    saturated share, vanish factor, its margin, ratio low, ratio high]; weights: int64 column
+    of each >= 2-d parameter's grad norm; dead, sat: int64 share columns; ratio_cols,
+    share_cols: int64 -> calm, good: bool (n,) <- no flag rule can fire (Record.calm's test);
+    the row's numbers fit the line template (finite, but a missing ratio or share; no bptt)"""
+    k = weights.shape[0]
+    buf = np.empty(k)
+    for r in range(vals.shape[0]):
+        ok = np.isnan(bptt[r])
+        g = ok
+        if g:
+            for c in range(vals.shape[1]):
+                if not np.isfinite(vals[r, c]):
+                    g = False
+                    break
+            if not g:  # a missing update ratio or share is written as null
+                g = True
+                for c in range(vals.shape[1]):
+                    x = vals[r, c]
+                    if np.isfinite(x):
+                        continue
+                    missing = False
+                    for j in range(ratio_cols.shape[0]):
+                        if ratio_cols[j] == c:
+                            missing = not has_ratio[r, j]
+                    for j in range(share_cols.shape[0]):
+                        if share_cols[j] == c:
+                            missing = np.isnan(x)
+                    if not missing:
+                        g = False
+                        break
+        good[r] = g
+        ok = ok and np.isfinite(vals[r, 3])
+        for j in range(dead.shape[0]):
+            if vals[r, dead[j]] >= lim[0]:
+                ok = False
+        for j in range(sat.shape[0]):
+            if vals[r, sat[j]] >= lim[1]:
+                ok = False
+        if ok and k >= 3:
+            top = vals[r, weights[0]]
+            for j in range(k):
+                x = vals[r, weights[j]]
+                if np.isnan(x) or x > top:
+                    top = x
+            if not (vals[r, weights[0]] >= top * lim[2] * lim[3]):
+                ok = False
+        if ok and k > 0 and not vals[r, 2] <= 0.0:  # a NaN lr is judged
+            m = 0
+            for j in range(k):
+                x = vals[r, weights[j] + 6]
+                if np.isfinite(x):
+                    buf[m] = x
+                    m += 1
+            if m > 0:
+                s = np.sort(buf[:m])
+                med = (s[(m - 1) // 2] + s[m // 2]) / 2
+                if not (lim[4] <= med <= lim[5]):
+                    ok = False
+        calm[r] = ok
+
+
+@kernel
+def write_rows(head, params, acts, vals, has_ratio, lim, weights, dead, sat, ratio_cols,
+               share_cols, calm, good, segs, seg_at, ints, pow10, buf):  # fmt: skip
+    """derive_rows, check_rows and format_rows in one call (the arguments of each; has_ratio:
+    bool (n, k) <- stepped and a weight norm > 0) -> bytes written to buf. At an epoch end
+    the record holds a row or two: three dispatches and the numpy between cost more than
+    the work."""
+    derive_rows(head, params, acts, vals)
+    for r in range(vals.shape[0]):
+        for p in range(has_ratio.shape[1]):
+            has_ratio[r, p] = head[r, 3] == 1.0 and vals[r, 4 + 7 * p + 5] > 0.0
+    check_rows(vals, head[:, 4], has_ratio, lim, weights, dead, sat, ratio_cols, share_cols,
+               calm, good)  # fmt: skip
+    return format_rows(vals, good, segs, seg_at, ints, pow10, buf)

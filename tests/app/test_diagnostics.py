@@ -417,3 +417,125 @@ def test_the_vectorised_calm_rows_raise_no_flag():
                 calm_rows += 1
                 assert flags == [], (i, flags)
     assert 100 < calm_rows < 40 * rec.data.shape[0] - 100  # both kinds of rows were drawn
+
+
+def _sgd_check_point(model, x, sink=None, lr=0.1):
+    """One check point by hand: forward, backward, an SGD step; the flushed report."""
+
+    class Opt:
+        param_groups = [{"lr": lr}]
+
+    d = Diagnostics(model, Opt(), sink=sink)
+    d.begin()
+    (model(x) ** 2).sum().backward()
+    d.after_backward(1, 1)
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    d.after_step()
+    (r,) = d.flush()
+    return r
+
+
+def test_batchnorm_whose_running_variance_collapsed_is_flagged():
+    from bpcli.nn.layers.norm import BatchNorm1d
+
+    bprandom.manual_seed(0)
+    x = Tensor(np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32))
+    reports, lines = {}, []
+    for collapsed in (False, True):
+        model = Sequential(Linear(4, 8), BatchNorm1d(8), ReLU(), Linear(8, 3))
+        if collapsed:  # 6 of 8 channels constant: their batch variance 0, the running one ~0
+            model[0].weight.data[:6] = 0
+            model[1].running_var.data[:6] = 1e-6
+        sink = (lambda ls, rs: lines.extend(ls)) if collapsed else None
+        reports[collapsed] = _sgd_check_point(model, x, sink)
+    (healthy,) = reports[False].norms
+    assert (healthy.name, healthy.type, healthy.collapsed, healthy.gamma_min) == (
+        "1", "BatchNorm1d", 0.0, 1.0)  # fmt: skip
+    assert "batchnorm" not in kinds([reports[False]])
+    r = reports[True]
+    (bn,) = r.norms
+    assert bn.collapsed == 0.75 and bn.var_min == pytest.approx(0.9e-6, rel=1e-5)
+    assert bn.var_median == bn.var_min  # 6 of 8 channels: the median is a collapsed one
+    (flag,) = [f for f in r.flags if f.kind == "batchnorm"]
+    assert flag.layers == ["1"] and "75% of channels < 0.0001" in flag.evidence
+    assert "dead units" in flag.suggestion
+    (line,) = lines  # the metrics.jsonl line carries the norms and the flag
+    d = json.loads(line)
+    assert d["norms"][0]["collapsed"] == 0.75 and "batchnorm" in {f["kind"] for f in d["flags"]}
+    assert DiagReport.from_dict(d).norms == r.norms
+
+
+def test_boundary_gradient_norm_of_a_carried_state():
+    # d loss/d h = 2, d loss/d c = 3 at the truncation boundary: the norm of both together
+    class Opt:
+        param_groups = [{"lr": 0.1}]
+
+    model = Sequential(Linear(3, 4))
+    d = Diagnostics(model, Opt(), context={"bptt": 8})
+    h, c = np.ones((2, 4), np.float32), np.ones((2, 4), np.float32)
+    d.begin()
+    th, tc = d.track_state((Tensor(h), Tensor(c)))
+    x = Tensor(np.ones((2, 3), np.float32))
+    (model(x).sum() + (th * 2).sum() + (tc * 3).sum()).backward()
+    d.after_backward(1, 5)
+    d.after_step()
+    (r,) = d.flush()
+    assert r.bptt == {"window": 8, "boundary_grad_norm": pytest.approx(math.sqrt(8 * 4 + 8 * 9))}
+    assert d.track_state(None) is None
+
+
+def test_bptt_rule_fires_when_the_boundary_gradient_is_a_tenth_of_the_largest():
+    from bpcli.app import diagnostics_flags as rules
+    from bpcli.app.diagnostics import ParamStats
+
+    info = rules.ModelInfo([], [], [], {}, {})
+
+    def flags(boundary, window=64):
+        p = ParamStats("rnn.weight", "rnn", [4, 4], 2.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1e-3)
+        r = DiagReport(1, 9, 1e-3, [p], bptt={"window": window, "boundary_grad_norm": boundary})
+        return [f for f in rules.check(r, [], info) if f.kind == "bptt"]
+
+    assert flags(0.19) == [] and flags(0.0) == []
+    (f,) = flags(0.2)  # 10% of the largest parameter gradient norm (2.0)
+    assert "64-step window is 0.2 (10% of" in f.evidence
+    assert f.suggestion == "a longer window: train.bptt = 128" and f.severity == "warn"
+    assert flags(1.0, window=16)[0].suggestion.endswith("train.bptt = 32")
+
+
+def test_char_rnn_run_records_the_boundary_gradient_at_its_check_points(tmp_path):
+    from bpcli.app import diagnostics_flags as rules
+    from bpcli.app.spec import resolve
+
+    raw = {
+        "name": "tiny-lm", "seed": 0,
+        "data": {"dataset": "austen", "val": 0.1, "limit": 3000},
+        "model": {"layers": [{"type": "char_rnn", "embed_dim": 8, "hidden_size": 16}]},
+        "optimizer": {"type": "adam", "lr": 1e-2},
+        "train": {"epochs": 2, "batch_size": 4, "bptt": 16},
+    }  # fmt: skip
+    rep = Collect()
+    train(resolve(raw), out_dir=tmp_path / "lm", reporter=rep, diagnose="epoch")
+    first, *ends = rep.reports
+    assert first.step == 1 and first.bptt is None  # no state carried into the first window
+    assert len(ends) == 2
+    for r in ends:  # the epochs' last windows start from a carried state
+        g = r.bptt["boundary_grad_norm"]
+        assert r.bptt["window"] == 16 and math.isfinite(g) and g > 0
+        top = max(p.grad_norm for p in r.params)
+        assert ("bptt" in kinds([r])) == (g >= rules.BPTT_BOUNDARY * top)
+    logged = load_run(tmp_path / "lm").reports
+    assert [r.bptt for r in logged] == [r.bptt for r in rep.reports]
+
+
+def test_json_reporter_carries_the_metrics_jsonl_lines(tmp_path, capsys):
+    from bpcli.cli.render_train import JsonReporter
+
+    spec = load_spec("models/mlp-digits.toml", overrides=["train.epochs=1"])
+    train(spec, out_dir=tmp_path / "r", reporter=JsonReporter(), diagnose=10)
+    epoch, final = map(json.loads, capsys.readouterr().out.splitlines())
+    logged = [r for r in runs.read_metrics(tmp_path / "r" / runs.METRICS_FILE)
+              if r.get("kind") == "diag"]  # fmt: skip
+    assert [d["step"] for d in epoch["diagnostics"]] == [1, 10, 20, 30, 40]
+    assert epoch["diagnostics"] == logged and "diagnostics" not in final
+    assert epoch["epoch"] == 1 and "val_loss" in epoch

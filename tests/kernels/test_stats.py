@@ -152,3 +152,51 @@ def test_format_rows_writes_what_percent_9g_does():
             assert line == want + "b,nullc]"
     f32 = np.array([float(line[1 : line.index("a")]) for line in lines[1000:2000]])
     assert (f32.astype(np.float32) == x[1000:2000].astype(np.float32)).all()
+
+
+def _check_rows_ref(vals, bptt, has_ratio, lim, weights, dead, sat, ratio_cols, share_cols):
+    """The numpy code check_rows replaced (Record.calm and Record.lines before it)."""
+    ok = np.isfinite(vals)
+    ok[:, ratio_cols] |= ~has_ratio
+    ok[:, share_cols] |= vals[:, share_cols] != vals[:, share_cols]
+    good = ok.all(axis=1) & np.isnan(bptt)
+    calm = np.isfinite(vals[:, 3]) & np.isnan(bptt)
+    if len(dead):
+        calm &= ~(vals[:, dead] >= lim[0]).any(axis=1)
+    if len(sat):
+        calm &= ~(vals[:, sat] >= lim[1]).any(axis=1)
+    if len(weights) >= 3:
+        norms = vals[:, weights]
+        calm &= norms[:, 0] >= norms.max(axis=1) * lim[2] * lim[3]
+    if len(weights):
+        r = vals[:, weights + 6]
+        med = np.array([np.median(x[np.isfinite(x)]) if np.isfinite(x).any() else np.nan
+                        for x in r])  # fmt: skip
+        calm &= np.isnan(med) | (vals[:, 2] <= 0) | ((lim[4] <= med) & (med <= lim[5]))
+    return calm, good
+
+
+@pytest.mark.parametrize("k", [0, 2, 4])
+def test_check_rows_matches_numpy(k):
+    rng = np.random.default_rng(6 + k)
+    n, a = 400, 3
+    m = 4 + 7 * k + 3 * a
+    vals = 10 ** rng.uniform(-7, 1, (n, m))
+    vals[:, 2] = rng.choice([0.0, 0.1, np.nan], n, p=[0.1, 0.85, 0.05])
+    vals[rng.random((n, m)) < 0.004] = np.inf
+    vals[rng.random((n, m)) < 0.004] = np.nan
+    p_at = 4 + 7 * np.arange(k)
+    has_ratio = rng.random((n, k)) < 0.9
+    ratio_cols, share_cols = p_at + 6, 4 + 7 * k + 3 * np.arange(a) + 1
+    vals[:, ratio_cols] = np.where(has_ratio, 10 ** rng.uniform(-7, 0, (n, k)), np.nan)
+    vals[:, share_cols] = rng.choice([0.0, 0.3, 0.5, 0.9, np.nan], (n, a))
+    bptt = np.where(rng.random(n) < 0.1, 0.5, np.nan)
+    lim = np.array([0.5, 0.5, 1e-3, 1 + 1e-9, 1e-5, 1e-1])
+    args = (lim, p_at.astype(np.int64), share_cols[:1].astype(np.int64),
+            share_cols[1:].astype(np.int64), ratio_cols.astype(np.int64),
+            share_cols.astype(np.int64))  # fmt: skip
+    calm, good = np.empty(n, bool), np.empty(n, bool)
+    K.check_rows(vals, bptt, has_ratio, *args, calm, good)
+    want_calm, want_good = _check_rows_ref(vals, bptt, has_ratio, *args)
+    assert (calm == want_calm).all() and (good == want_good).all()
+    assert 20 < calm.sum() < n - 20 and 20 < good.sum() < n - 20  # both kinds drawn
