@@ -12,6 +12,11 @@ def console() -> Console:
     return Console(highlight=False)
 
 
+def console_to(file) -> Console:
+    """A console that renders as a terminal would, into ``file`` (for timing the renderers)."""
+    return Console(file=file, force_terminal=True, highlight=False)
+
+
 def _fmt(v, spec: str) -> str:
     return "—" if v is None else format(v, spec)
 
@@ -79,3 +84,17 @@ def plugin_report(report, as_json: bool = False) -> None:
     out.print(table)
     for w in report.warnings:
         out.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def diag_overhead(rows, as_json: bool = False) -> None:
+    if as_json:
+        for r in rows:
+            print(json.dumps(r.to_dict()))
+        return
+    table = Table(title="Gradient diagnostics on mlp-digits: median epoch, relative to off")
+    for col in ("reporter", "diagnostics", "epoch ms", "per step µs", "cost"):
+        table.add_column(col, justify="left" if col in ("reporter", "diagnostics") else "right")
+    for r in rows:
+        cost = "—" if r.mode == "off" else f"{100 * (r.ratio - 1):+.1f}%"
+        table.add_row(r.reporter, r.mode, f"{r.epoch_ms:.2f}", f"{r.step_us:.0f}", cost)
+    console().print(table)

@@ -65,3 +65,15 @@ def test_bench_runs_and_reports_a_ratio():
 
     row = json.loads(result.output.splitlines()[0])
     assert row["workload"] == "mlp" and row["bpcli_ms"] > 0
+
+
+def test_bench_measures_what_diagnostics_cost():
+    import json
+
+    result = CliRunner().invoke(cli, ["bench", "--diagnostics", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert {(r["reporter"], r["mode"]) for r in rows} == {
+        (rep, mode) for rep in ("terminal", "json") for mode in ("off", "epoch", "every step")
+    }
+    assert all(r["epoch_ms"] > 0 for r in rows)
