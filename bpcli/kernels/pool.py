@@ -127,18 +127,26 @@ def _window(o, stride, pad, k, n_in):
 
 
 @kernel
+def _avg_cell(y, xo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad):
+    # One output cell's input rows/cols and 1/divisor (0 for a window wholly outside).
+    y0, y1, ysz = _window(y, sh, ph, kh, h)
+    x0, x1, xsz = _window(xo, sw, pw, kw, w)
+    div = ysz * xsz if count_include_pad else (y1 - y0) * (x1 - x0)
+    return y0, y1, x0, x1, (1.0 / div if div > 0 else 0.0)
+
+
+@kernel
 def avgpool2d_fwd(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
     """x (N, C, H, W) float -> (N, C, oh, ow) of x's dtype; torch's avg_pool2d divisors."""
     n, c, h, w = x.shape
     out = np.zeros((n, c, oh, ow), dtype=x.dtype)
     for y in range(oh):
-        y0, y1, ysz = _window(y, sh, ph, kh, h)
         for xo in range(ow):
-            x0, x1, xsz = _window(xo, sw, pw, kw, w)
-            div = ysz * xsz if count_include_pad else (y1 - y0) * (x1 - x0)
-            if div <= 0:
+            y0, y1, x0, x1, scale = _avg_cell(
+                y, xo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad
+            )
+            if scale == 0.0:
                 continue
-            scale = 1.0 / div
             for b in range(n):
                 for ci in range(c):
                     acc = 0.0
@@ -155,13 +163,12 @@ def avgpool2d_bwd(g, h, w, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, oh, ow = g.shape
     dx = np.zeros((n, c, h, w), dtype=g.dtype)
     for y in range(oh):
-        y0, y1, ysz = _window(y, sh, ph, kh, h)
         for xo in range(ow):
-            x0, x1, xsz = _window(xo, sw, pw, kw, w)
-            div = ysz * xsz if count_include_pad else (y1 - y0) * (x1 - x0)
-            if div <= 0:
+            y0, y1, x0, x1, scale = _avg_cell(
+                y, xo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad
+            )
+            if scale == 0.0:
                 continue
-            scale = 1.0 / div
             for b in range(n):
                 for ci in range(c):
                     v = g[b, ci, y, xo] * scale
