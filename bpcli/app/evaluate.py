@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bpcli.app import runs
 from bpcli.app.checkpoint import load_checkpoint, require
 from bpcli.data import Dataset, Standardizer, bptt_windows, iter_batches, stream_of
 from bpcli.engine.grad_mode import no_grad
@@ -141,7 +142,11 @@ def restore(checkpoint: str | os.PathLike, data: bool = True):
     path = _resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path)
     require(ckpt, ("spec", "model"), path)
-    spec = resolve(ckpt["spec"], str(path))
+    raw = ckpt["spec"]
+    graph = runs.graph_of(path) if "onnx" in raw.get("model", {}) else None
+    if graph is not None:  # the run's own copy of the imported graph, not the original file
+        raw = {**raw, "model": {**raw["model"], "onnx": str(graph)}}
+    spec = resolve(raw, str(path))
     built = build(spec, data=data)
     try:
         built.model.load_state_dict(ckpt["model"])

@@ -2,7 +2,8 @@
 
 A run directory holds ``spec.toml`` (the resolved spec), ``manifest.json`` (seed, versions,
 data hash, command line), ``metrics.jsonl`` (one JSON object per line) and the checkpoints
-``last.npz`` and ``best.npz``.
+``last.npz`` and ``best.npz``. A run that fine-tunes an ONNX file keeps a copy of it as
+``graph.onnx``, so the run's checkpoints still load when the original is moved or changed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,9 +24,10 @@ MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.jsonl"
 LAST = "last.npz"
 BEST = "best.npz"
+GRAPH_FILE = "graph.onnx"
 # What --overwrite removes: only files a run writes, never anything else the user keeps there.
-RUN_FILES = (SPEC_FILE, MANIFEST_FILE, METRICS_FILE, LAST, BEST, f".{LAST}.partial",
-             f".{BEST}.partial")  # fmt: skip
+RUN_FILES = (SPEC_FILE, MANIFEST_FILE, METRICS_FILE, LAST, BEST, GRAPH_FILE, f".{LAST}.partial",
+             f".{BEST}.partial", f".{GRAPH_FILE}.partial")  # fmt: skip
 
 
 def default_run_dir(name: str, root: str | os.PathLike = "runs") -> Path:
@@ -81,6 +84,26 @@ def write_text(path: Path, text: str) -> None:
 
 def write_spec(run_dir: Path, spec) -> None:
     write_text(run_dir / SPEC_FILE, spec.to_toml())
+    if "onnx" in spec.model:
+        copy_graph(run_dir, Path(spec.model["onnx"]))
+
+
+def copy_graph(run_dir: Path, source: Path) -> None:
+    """The imported ONNX file, copied into the run (through a temporary, as every run file)."""
+    target = run_dir / GRAPH_FILE
+    tmp = target.with_name(f".{GRAPH_FILE}.partial")
+
+    def copy(_):
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+
+    _guard(target, copy)
+
+
+def graph_of(checkpoint: Path) -> Path | None:
+    """The ONNX copy of the run a checkpoint belongs to, if it has one."""
+    path = Path(checkpoint).parent / GRAPH_FILE
+    return path if path.is_file() else None
 
 
 def build_manifest(seed: int, data: dict | None, argv: list[str] | None) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """Run onnx's backend conformance suite against bpcli and tabulate the results.
 
-``python -m bpcli.onnx.conformance [-k PATTERN] [--tiers] [--failures] [--real]``
+``python -m bpcli.onnx.conformance [-k PATTERN] [--tiers] [--failures] [--no-real]``
 
-Node, simple and PyTorch test models come from the installed onnx package's data directory.
-The model-zoo ("real") tests need downloads or a slow reference run and are reported as
-skipped unless ``--real`` is given. Results are grouped per category, per op and per tier
-(the op tiers of the importer: MLP, CNN, model-zoo, sequence/transformer), and checked
-against the expected-failure list ``conformance_xfail.txt`` (one ``pattern  # reason`` a line).
+Node, simple and PyTorch test models come from the installed onnx package's data directory,
+and so do the nine model-zoo ("real") CNNs: the suite ships them as "light" models whose
+weights are ConstantOfShape nodes, with their expected outputs stored beside them (the runner
+writes the generated inputs under ``$ONNX_HOME``, pointed at a temporary directory here).
+Results are grouped per category, per op and per tier (the op tiers of the importer: MLP,
+CNN, model-zoo, sequence/transformer), and checked against the expected-failure list
+``conformance_xfail.txt`` (one ``pattern  # reason`` a line).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 import time
 import unittest
 import warnings
@@ -129,8 +132,23 @@ def _short(err) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
-def run(pattern: str | None = None, real: bool = False, verbose: bool = False) -> list[Outcome]:
+def run(pattern: str | None = None, real: bool = True, verbose: bool = False) -> list[Outcome]:
     """Run the suite (or the tests whose name matches ``pattern``); returns one Outcome each."""
+    with tempfile.TemporaryDirectory(prefix="bpcli-onnx-home-") as home:
+        old = {k: os.environ.get(k) for k in ("ONNX_HOME", "ONNX_MODELS")}
+        os.environ["ONNX_HOME"] = home
+        os.environ.pop("ONNX_MODELS", None)
+        try:
+            return _run(pattern, real, verbose)
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _run(pattern: str | None, real: bool, verbose: bool) -> list[Outcome]:
     import onnx.backend.test
 
     import bpcli.onnx.backend as backend
@@ -151,7 +169,7 @@ def run(pattern: str | None = None, real: bool = False, verbose: bool = False) -
     if not real:
         for o in out:
             if o.category.startswith("real") and o.status == "skipped":
-                o.detail = "model-zoo test: needs downloaded models (run with --real)"
+                o.detail = "model-zoo test: left out (--no-real)"
     return out
 
 
@@ -260,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bpcli.onnx.conformance")
     ap.add_argument("-k", dest="pattern", help="regex on test names (default: all)")
     ap.add_argument("--tiers", action="store_true", help="only the node tests of the tier ops")
-    ap.add_argument("--real", action="store_true", help="also run the model-zoo tests")
+    ap.add_argument("--no-real", action="store_true", help="leave out the model-zoo CNNs")
     ap.add_argument("--failures", action="store_true", help="list every unexpected failure")
     ap.add_argument("--write-xfail", action="store_true", help="rewrite the xfail list")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per test")
@@ -271,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [n for n, o in ops.items() if o and all(x in TIER_OF for x in o)]
         pattern = "^(" + "|".join(re.escape(n) for n in names) + ")_cpu$"
     t0 = time.perf_counter()
-    outcomes = run(pattern, args.real, args.verbose)
+    outcomes = run(pattern, not args.no_real, args.verbose)
     if pattern:
         outcomes = [o for o in outcomes if o.status != "skipped" or "include" not in o.detail]
     if args.write_xfail:

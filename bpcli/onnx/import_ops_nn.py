@@ -244,9 +244,18 @@ def dropout(ctx, node, inputs):
     active = (ctx.training or train) and ratio > 0
     if not active:
         return x, wrap(np.ones(x.shape, bool))
-    seed = node.attr("seed")
-    seed = int(ctx.rng().integers(0, 2**63 - 1)) if seed is None else int(seed)
-    return Dropout.apply(x, p=float(ratio), seed=seed)
+    if node.attr("seed") is None:
+        seed = int(ctx.rng().integers(0, 2**63 - 1))
+        return Dropout.apply(x, p=float(ratio), seed=seed)
+    # A seeded node owns a generator that goes on across calls (as onnxruntime's does), so
+    # every training step draws a new mask. It is numpy's MT19937 drawn as the ONNX reference
+    # draws it (uniform >= ratio), so a seeded graph drops the same units here as there.
+    rng = node.state.setdefault("rng", np.random.RandomState(int(node.attr("seed")) % 2**32))
+    keep = rng.uniform(0.0, 1.0, x.shape) >= ratio
+    scale = 0.0 if ratio >= 1 else 1.0 / (1.0 - ratio)
+    factor = (keep * x.dtype.type(scale)).astype(x.dtype)
+    y = F.mul(x, wrap(factor)) if grad(x) else wrap(x.data * factor)
+    return y, wrap(keep)
 
 
 def _ignore(node, target):

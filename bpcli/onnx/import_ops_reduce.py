@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from bpcli import functional as F
+from bpcli.onnx import minifloat
 from bpcli.onnx.import_ops import NodeView, ints, register, wrap
 from bpcli.onnx.import_ops_math import grad
 
@@ -140,7 +143,7 @@ def topk(ctx, node, inputs):
 def einsum(ctx, node, inputs):
     eq = node.attr("equation").replace(" ", "")
     if not grad(*inputs):
-        return wrap(np.einsum(eq, *[t.data for t in inputs]))
+        return wrap(minifloat.widened(partial(np.einsum, eq), *[t.data for t in inputs]))
     return _einsum_engine(node, eq, inputs)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from onnx import helper, numpy_helper
 
 from bpcli import functional as F
+from bpcli.onnx import minifloat
 from bpcli.onnx.import_ops import NodeView, arr, ints, register, scalar, wrap
 from bpcli.onnx.import_ops_math import grad
 
@@ -260,7 +261,10 @@ def cast(ctx, node, inputs):
         raise node.fail(f"casts between strings and {x.dtype if to.kind == 'O' else to}")
     if grad(x) and to.kind == "f" and to.itemsize >= 4:
         return F.astype(x, to)
-    return wrap(x.data.astype(to))
+    if grad(x):
+        ctx.module._note_nograd(node)  # no gradient flows through a cast to ints or narrow floats
+    saturate = bool(node.attr("saturate", 1))
+    return wrap(minifloat.cast(x.data, to, saturate, node.attr("round_mode", "up")))
 
 
 @register("DepthToSpace", since=1)

@@ -37,6 +37,26 @@ def test_tier_node_tests(ops):
     assert passed / len(outcomes) > 0.9
 
 
+ZOO = (
+    "bvlc_alexnet",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "resnet50",
+    "shufflenet",
+    "squeezenet",
+    "vgg19",
+    "zfnet512",
+)
+
+
+def test_model_zoo_cnns_match_the_stored_outputs():
+    outcomes = C.run("^test_(" + "|".join(ZOO) + ")_cpu$")
+    ran = {o.name: o for o in outcomes if o.category.startswith("real")}
+    assert sorted(ran) == sorted(f"test_{z}" for z in ZOO)
+    assert all(o.status == "passed" for o in ran.values()), [o.detail for o in ran.values()]
+
+
 def test_backend_interface():
     bt = onnx.backend.test.BackendTest(backend, __name__)
     assert "OnnxBackendNodeModelTest" in bt.test_cases

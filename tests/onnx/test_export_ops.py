@@ -133,20 +133,40 @@ def test_training_export_opset13_is_an_error(tmp_path):
         bp.onnx.export(m, randn(8, 6), tmp_path / "t.onnx", opset=13, training=True)
 
 
-def test_unsupported_ops_listed_at_once(tmp_path):
-    class Cells(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.cell = Fn(lambda m, x: F.lstm_cell(x, w_ih=m.wi, w_hh=m.wh)[0],
-                           wi=Parameter(randn(8, 3)), wh=Parameter(randn(8, 2)))  # fmt: skip
-            self.gcell = Fn(lambda m, x: F.gru_cell(x, w_ih=m.wi, w_hh=m.wh),
-                            wi=Parameter(randn(6, 2)), wh=Parameter(randn(6, 2)))  # fmt: skip
+class Cells(nn.Module):
+    """An LSTMCell step (with and without biases and states) feeding a GRUCell step."""
 
-        def forward(self, x):
-            return self.gcell(self.cell(x))
+    def __init__(self, bias: bool):
+        super().__init__()
+        b = (lambda n, s: Parameter(randn(n, seed=s))) if bias else (lambda n, s: None)
+        self.cell = Fn(lambda m, x: F.lstm_cell(x, x[:, :2] if bias else None, None, m.wi, m.wh,
+                                                m.bi, m.bh)[0],
+                       wi=Parameter(randn(8, 3)), wh=Parameter(randn(8, 2, seed=1)),
+                       bi=b(8, 2), bh=b(8, 3))  # fmt: skip
+        self.gcell = Fn(lambda m, x: F.gru_cell(x, x if bias else None, m.wi, m.wh, m.bi, m.bh),
+                        wi=Parameter(randn(6, 2, seed=4)), wh=Parameter(randn(6, 2, seed=5)),
+                        bi=b(6, 6), bh=b(6, 7))  # fmt: skip
 
+    def forward(self, x):
+        return self.gcell(self.cell(x))
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_and_gru_cells(bias, opset, tmp_path):
+    _, proto = check_export(Cells(bias), randn(4, 3), tmp_path, opset)
+    assert [n.op_type for n in proto.graph.node].count("LSTM") == 1
+
+
+def test_unsupported_ops_listed_at_once(tmp_path, monkeypatch):
+    from bpcli.engine.op import OPS
+    from bpcli.onnx import export_ops
+
+    for name in ("lstm_cell", "gru_cell"):  # as if these two had no ONNX form
+        monkeypatch.delitem(export_ops.EMITTERS, name)
+        monkeypatch.setattr(OPS[name], "onnx", None)
     with pytest.raises(BpcliError) as e:
-        bp.onnx.export(Cells(), randn(4, 3), tmp_path / "x.onnx")
+        bp.onnx.export(Cells(True), randn(4, 3), tmp_path / "x.onnx")
     msg = str(e.value)
     assert "2 op(s)" in msg and "lstm_cell (layer cell)" in msg and "gru_cell (layer gcell)" in msg
     assert not (tmp_path / "x.onnx").exists()

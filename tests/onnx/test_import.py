@@ -171,6 +171,24 @@ def test_dropout_active_only_in_train_mode():
     assert set(np.unique(y)) <= {0.0, 2.0} and (y == 0).any()
 
 
+def test_seeded_dropout_draws_a_new_mask_each_step_and_backpropagates_through_it():
+    nodes = [helper.make_node("Dropout", ["x", "ratio"], ["y", "mask"], seed=7)]
+    m = _model(nodes, [_vi("x", [3, 50])], [_vi("y", [3, 50]), _vi("mask", [3, 50], 9)],
+               [_init("ratio", np.array(0.25, np.float32))])  # fmt: skip
+    mod = load(m).train()
+    x = Tensor(
+        np.random.default_rng(0).standard_normal((3, 50)).astype(np.float32), requires_grad=True
+    )
+    y, mask = mod(x)
+    ref = np.random.RandomState(7).uniform(0.0, 1.0, (3, 50)) >= 0.25  # the ONNX reference's draw
+    np.testing.assert_array_equal(mask.data, ref)
+    np.testing.assert_allclose(y.data, x.data * ref / 0.75, rtol=1e-6)
+    F.sum(y).backward()
+    np.testing.assert_allclose(x.grad, ref / 0.75, rtol=1e-6)
+    _, mask2 = mod(x)
+    assert (mask2.data != mask.data).any()  # the node's generator went on
+
+
 def test_old_opset_is_converted():
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
     m = _model(nodes, [_vi("x", [2])], [_vi("y", [2])], opset=6)

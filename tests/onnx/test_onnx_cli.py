@@ -88,6 +88,20 @@ def test_export_run_verify_and_json(finetuned, tmp_path):
     assert d["outputs"] == ["logits"] and d["verify"] is None
 
 
+def test_a_run_keeps_its_graph_when_the_original_is_gone(tmp_path):
+    src = torch_mlp(tmp_path / "moved.onnx", n_out=10)
+    run_dir = tmp_path / "run"
+    res = run("train", src, "--dataset", "digits", "--epochs", 1, "--out", run_dir)
+    assert res.exit_code == 0, res.stderr
+    assert (run_dir / "graph.onnx").read_bytes() == src.read_bytes()
+    src.unlink()
+    res = run("eval", run_dir, "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["n_samples"] == 359
+    res = run("export", run_dir, "-o", tmp_path / "again.onnx", "--verify")
+    assert res.exit_code == 0, res.stderr
+
+
 def test_import_summary(mlp):
     res = run("import", mlp)
     assert res.exit_code == 0 and "Gemm x2" in res.stdout and "opset 17" in res.stdout

@@ -32,7 +32,7 @@ class LSTMCell(Op):
     """(h', c') = lstm(x, h, c): gates = x Wi^T + h Wh^T + bi + bh -> i, f, g, o;
     c' = f c + i g, h' = o tanh(c'); backward: dgates by the chain rule, then dW = dgates^T [x|h]"""
 
-    name, onnx, n_outputs = "lstm_cell", None, 2
+    name, onnx, n_outputs = "lstm_cell", "LSTM", 2
 
     def forward(self, x, h, c, w_ih, w_hh, b_ih, b_hh):
         self.x, self.h, self.w_ih, self.w_hh = x, h, w_ih, w_hh
@@ -68,7 +68,7 @@ class GRUCell(Op):
     """h' = gru(x, h): r, z = sigmoid(gi + gh), n = tanh(gi_n + r gh_n), h' = (1 - z) n + z h
     with gi = x Wi^T + bi, gh = h Wh^T + bh; backward: dgi, dgh by the chain rule, then dW"""
 
-    name, onnx = "gru_cell", None
+    name, onnx = "gru_cell", "GRU"
 
     def forward(self, x, h, w_ih, w_hh, b_ih, b_hh):
         self.x, self.w_ih, self.w_hh = x, w_ih, w_hh
