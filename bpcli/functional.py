@@ -16,6 +16,8 @@ from bpcli.engine.ops.pool import *  # noqa: F403
 from bpcli.engine.ops.reduce import *  # noqa: F403
 from bpcli.engine.ops.rnn import *  # noqa: F403
 from bpcli.engine.ops.rnn_seq import *  # noqa: F403
+from bpcli.engine.ops.scan import *  # noqa: F403
+from bpcli.engine.ops.scatter import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 
 # isort: off

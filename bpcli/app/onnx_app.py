@@ -209,10 +209,10 @@ def check_onnx(path: str | os.PathLike) -> CheckResult:
         except Exception:
             pass
     rows = []
-    for v in imp._views(model, imp._opsets(model)):
+    for label, v in imp.walk(imp._views(model, imp._opsets(model))):  # subgraphs' nodes too
         reason = imp.support_reason(v)
-        rows.append(CheckRow(v.name or f"#{v.index}", v.op_type, v.domain or "ai.onnx", v.opset,
-                             reason is None, reason or ""))  # fmt: skip
+        rows.append(CheckRow(label, v.op_type, v.domain or "ai.onnx", v.opset, reason is None,
+                             reason or ""))  # fmt: skip
     return CheckResult(source, opset, converted_from, rows)
 
 

@@ -12,7 +12,7 @@ METHOD_NAMES = (
     "gelu", "silu", "softplus", "clip", "erf", "astype", "clone",
     "sum", "mean", "var", "max", "min", "logsumexp", "norm", "argmax", "argmin",
     "reshape", "flatten", "transpose", "permute", "swapaxes", "squeeze", "unsqueeze",
-    "expand", "split", "chunk", "repeat", "tile", "gather",
+    "expand", "split", "chunk", "repeat", "tile", "gather", "index_add", "cumsum", "cumprod",
     "matmul", "softmax", "log_softmax",
     "eq", "ne", "lt", "le", "gt", "ge",
 )  # fmt: skip

@@ -220,3 +220,26 @@ def _slice(ctx, rec, x, slices):
         steps.append(step)
     args = [x, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(steps)]
     return ctx.node("Slice", args)
+
+
+@emitter("cumsum", "cumprod")
+def _scan(ctx, rec, ins):
+    a = rec.attrs
+    op = "CumSum" if rec.name == "cumsum" else "CumProd"  # CumProd needs opset 26 (checked later)
+    return ctx.node(op, [ins[0], ctx.scalar(a["axis"], np.int64)],
+                    exclusive=int(a["exclusive"]), reverse=int(a["reverse"]))  # fmt: skip
+
+
+@emitter("index_add")
+def _index_add(ctx, rec, ins):
+    if ctx.opset < 16:
+        unsupported(rec, f"index_add exports as ScatterND with reduction 'add', which needs "
+                         f"opset 16 or newer, not {ctx.opset}")  # fmt: skip
+    axis, nd = rec.attrs["axis"], rec.inputs[0].ndim
+    perm = [axis, *(d for d in range(nd) if d != axis)]
+    x, src = ins[0], ins[2]
+    if axis:  # ScatterND indexes the leading dims: bring the axis to the front
+        x = ctx.node("Transpose", [x], perm=perm)
+        src = ctx.node("Transpose", [src], perm=perm)
+    y = ctx.node("ScatterND", [x, ctx.unsqueeze(ins[1], [1]), src], reduction="add")
+    return ctx.node("Transpose", [y], perm=[int(p) for p in np.argsort(perm)]) if axis else y

@@ -42,6 +42,11 @@ def register(*op_types: str, domain: str = "", since: int = 1, until: int | None
 
     def deco(fn: Importer) -> Importer:
         for t in op_types:
+            old = IMPORTERS.get((domain, t))
+            if old is not None and old.fn is not fn:  # two families claiming one op: a bug
+                raise BpcliError(f"{domain or 'ai.onnx'}::{t} is imported by both "
+                                 f"{old.fn.__module__}.{old.fn.__name__} and "
+                                 f"{fn.__module__}.{fn.__name__}", "onnx importers")  # fmt: skip
             IMPORTERS[(domain, t)] = OpSpec(fn, since, until, check)
         return fn
 
@@ -79,6 +84,7 @@ class Context:
     def __init__(self, module, training: bool):
         self.module = module
         self.training = training
+        self.scope = None  # the values by name of the graph running now (subgraphs look up)
 
     def rng(self) -> np.random.Generator:
         return bprandom.resolve(None)

@@ -191,7 +191,11 @@ def constant_of_shape(ctx, node, inputs):
 
 @register("Range", since=11)
 def range_(ctx, node, inputs):
-    start, limit, delta = (arr(t, node) for t in inputs)
+    vals = [arr(t, node, what) for t, what in zip(inputs, ("start", "limit", "delta"), strict=True)]
+    for v, what in zip(vals, ("start", "limit", "delta"), strict=True):
+        if v.size != 1:  # a one-element 1-D tensor is taken too, as onnxruntime takes it
+            raise node.fail(f"{what} must be a scalar, got shape {list(v.shape)}")
+    start, limit, delta = (v.reshape(()) for v in vals)
     return wrap(np.arange(start, limit, delta).astype(start.dtype))
 
 

@@ -49,6 +49,7 @@ FUNCS = {
                            + F.index_select(x, 1, [0, 2])[:1, :, :2],
     "matmul": lambda m, x: F.matmul(x, m.w.reshape(4, 1)) + F.matmul(m.v, x),
     "softmax_attention": lambda m, x: F.scaled_dot_product_attention(x, x, x, is_causal=True),
+    "cumsum": lambda m, x: F.cumsum(x, 1) + F.cumsum(x, -1, exclusive=True, reverse=True),
     "adaptive_pool_4d": lambda m, x: F.adaptive_avg_pool2d(x[:, :, :, None] * x[:, :, None],
                                                            (3, 2)),
 }  # fmt: skip
@@ -131,6 +132,22 @@ def test_training_export_opset13_is_an_error(tmp_path):
     m = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4))
     with pytest.raises(BpcliError, match="opset 14"):
         bp.onnx.export(m, randn(8, 6), tmp_path / "t.onnx", opset=13, training=True)
+
+
+@pytest.mark.parametrize("opset", [o for o in OPSETS if o >= 16])
+def test_index_add_and_cumprod(opset, tmp_path):
+    idx = np.array([2, 0, 2])
+
+    def fn(m, x):
+        y = F.index_add(x, 1, idx, x[:, :3] * 2) + F.index_add(x, 2, idx, x[:, :, :3])
+        return y + (F.cumprod(x, 2, exclusive=True) if opset >= 26 else 0)
+
+    check_export(_model(fn), randn(2, 3, 4), tmp_path, opset)
+
+
+def test_cumprod_before_opset_26_is_one_error(tmp_path):
+    with pytest.raises(BpcliError, match=r"CumProd \(opset 26\+\)"):
+        bp.onnx.export(_model(lambda m, x: F.cumprod(x, 1)), randn(2, 3, 4), tmp_path / "c.onnx")
 
 
 class Cells(nn.Module):

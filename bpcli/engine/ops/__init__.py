@@ -14,10 +14,12 @@ from bpcli.engine.ops import (
     reduce,
     rnn,
     rnn_seq,
+    scan,
+    scatter,
     shape,
 )
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
-    rnn_seq,
+    rnn_seq, scan, scatter,
 )  # fmt: skip
