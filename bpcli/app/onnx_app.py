@@ -197,6 +197,7 @@ def check_onnx(path: str | os.PathLike) -> CheckResult:
     """
     import onnx.version_converter
 
+    from bpcli.onnx import graph
     from bpcli.onnx import importer as imp
 
     model, source = imp._read(os.fspath(path))
@@ -209,8 +210,8 @@ def check_onnx(path: str | os.PathLike) -> CheckResult:
         except Exception:
             pass
     rows = []
-    for label, v in imp.walk(imp._views(model, imp._opsets(model))):  # subgraphs' nodes too
-        reason = imp.support_reason(v)
+    for label, v in graph.walk(graph.views_of(model, imp._opsets(model))):  # subgraphs too
+        reason = graph.support_reason(v)
         rows.append(CheckRow(label, v.op_type, v.domain or "ai.onnx", v.opset, reason is None,
                              reason or ""))  # fmt: skip
     return CheckResult(source, opset, converted_from, rows)

@@ -1,7 +1,7 @@
 """Import of control flow and of the sequence and optional ops that loops build on.
 
 If (1+), Loop (1+) and Scan (8+, opset 8's batched form too) run their subgraphs
-(:class:`bpcli.onnx.importer.Subgraph`) eagerly: a Python loop over iterations, each running
+(:class:`bpcli.onnx.graph.Subgraph`) eagerly: a Python loop over iterations, each running
 engine ops on Tensors, so the gradient flows through the branch taken and every iteration run
 (the backward graph is the unrolled loop). Loop's and Scan's scan outputs are stacked with
 ``F.stack`` when they carry a gradient.

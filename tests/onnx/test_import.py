@@ -299,3 +299,21 @@ def test_lstm_peepholes_reach_gradients():
     ts = [Tensor(a, requires_grad=True) for a in xs]
     F.sum(m(*ts)).backward()
     assert all(t.grad is not None and np.abs(t.grad).sum() > 0 for t in ts)
+
+
+def test_float16_nodes_compute_in_float32_and_round_once():
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((5, 3)).astype(np.float16)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]),
+             helper.make_node("Softmax", ["h"], ["s"], axis=-1),
+             helper.make_node("Cast", ["s"], ["y"], to=TensorProto.FLOAT)]  # fmt: skip
+    m = _model(nodes, [_vi("x", [4, 5], TensorProto.FLOAT16)], [_vi("y", [4, 3])], [_init("w", w)])
+    x = rng.standard_normal((4, 5)).astype(np.float16)
+    got = load(m)(x).data
+    want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-3)  # float16 spacing near 1
+    ref = (x.astype(np.float32) @ w.astype(np.float32)).astype(np.float16).astype(np.float32)
+    e = np.exp(ref - ref.max(-1, keepdims=True))
+    np.testing.assert_array_equal(got, (e / e.sum(-1, keepdims=True)).astype(np.float16))
