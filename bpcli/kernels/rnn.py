@@ -14,36 +14,40 @@ from bpcli.kernels._jit import kernel
 
 
 @kernel
-def lstm_cell_fwd(t, c):
-    """t (N, 4H) = tanh of the pre-activations halved for the sigmoid gates i, f, o, c (N, H),
-    C-contiguous, one dtype -> act (N, 4H) activated gates i, f, g, o, c' = f c + i g (N, H)."""
+def lstm_cell_fwd_into(t, c, c2):
+    """In place: t (N, 4H) = tanh of the pre-activations halved for the sigmoid gates i, f, o
+    becomes the activated gates i, f, g, o; c2 (N, H) gets c' = f c + i g from c (N, H)."""
     n, h4 = t.shape
     hd = h4 // 4
     half = t.dtype.type(0.5)
-    act = np.empty_like(t)
-    c2 = np.empty_like(c)
     for b in range(n):
         for k in range(hd):
             i = half + half * t[b, k]
             f = half + half * t[b, hd + k]
-            g = t[b, 2 * hd + k]
-            act[b, k] = i
-            act[b, hd + k] = f
-            act[b, 2 * hd + k] = g
-            act[b, 3 * hd + k] = half + half * t[b, 3 * hd + k]
-            c2[b, k] = f * c[b, k] + i * g
+            t[b, k] = i
+            t[b, hd + k] = f
+            t[b, 3 * hd + k] = half + half * t[b, 3 * hd + k]
+            c2[b, k] = f * c[b, k] + i * t[b, 2 * hd + k]
+
+
+@kernel
+def lstm_cell_fwd(t, c):
+    """t (N, 4H) tanh'd pre-activations as in ``lstm_cell_fwd_into``, c (N, H), C-contiguous,
+    one dtype -> act (N, 4H) activated gates i, f, g, o, c' = f c + i g (N, H)."""
+    act = t.copy()
+    c2 = np.empty_like(c)
+    lstm_cell_fwd_into(act, c, c2)
     return act, c2
 
 
 @kernel
-def lstm_cell_bwd(dh, dc, act, c, tc):
-    """dh, dc (N, H) output grads; act (N, 4H), c (N, H) previous cell, tc (N, H) tanh(c') from
-    the forward -> dgates (N, 4H) pre-activation grads, dc_prev (N, H)."""
+def lstm_cell_bwd_into(dout, dh, dc, act, c, tc, dgates, dcp):
+    """dout + dh (N, H) gradient of h', dc (N, H) of c'; act (N, 4H), c (N, H) previous cell,
+    tc (N, H) tanh(c') from the forward -> dgates (N, 4H) pre-activation grads and dcp (N, H)
+    the previous cell's grad, written into the arrays given (dcp may be dc itself)."""
     n, h4 = act.shape
     hd = h4 // 4
     one = act.dtype.type(1.0)
-    dgates = np.empty_like(act)
-    dcp = np.empty_like(c)
     for b in range(n):
         for k in range(hd):
             i = act[b, k]
@@ -51,13 +55,22 @@ def lstm_cell_bwd(dh, dc, act, c, tc):
             g = act[b, 2 * hd + k]
             o = act[b, 3 * hd + k]
             t = tc[b, k]
-            dhv = dh[b, k]
+            dhv = dout[b, k] + dh[b, k]
             dct = dc[b, k] + dhv * o * (one - t * t)
             dgates[b, k] = dct * g * i * (one - i)
             dgates[b, hd + k] = dct * c[b, k] * f * (one - f)
             dgates[b, 2 * hd + k] = dct * i * (one - g * g)
             dgates[b, 3 * hd + k] = dhv * t * o * (one - o)
             dcp[b, k] = dct * f
+
+
+@kernel
+def lstm_cell_bwd(dh, dc, act, c, tc):
+    """dh, dc (N, H) output grads; act (N, 4H), c (N, H) previous cell, tc (N, H) tanh(c') from
+    the forward -> dgates (N, 4H) pre-activation grads, dc_prev (N, H)."""
+    dgates = np.empty_like(act)
+    dcp = np.empty_like(c)
+    lstm_cell_bwd_into(dh, np.zeros_like(dh), dc, act, c, tc, dgates, dcp)
     return dgates, dcp
 
 

@@ -255,12 +255,18 @@ def _reason(o: Outcome, ops: list[str]) -> str:
 
 
 def write_xfail(outcomes: list[Outcome], ops: dict[str, list[str]], path: Path = XFAIL_FILE):
+    """Rewrite the list from ``outcomes``; a reason written by hand (``# why: ...``) is kept
+    for as long as its test still fails."""
+    kept = {pat.pattern: why for pat, why in read_xfail(path) if why.startswith("why:")}
     lines = ["# Expected failures of `python -m bpcli.onnx.conformance`: "
              "a test-name regex, a reason.",
-             "# Regenerate with --write-xfail after a change (then review the diff)."]  # fmt: skip
+             "# Regenerate with --write-xfail after a change (then review the diff); reasons",
+             "# written by hand start with 'why:' and survive regeneration."]  # fmt: skip
     for o in sorted(outcomes, key=lambda o: o.name):
         if o.status == "failed":
-            lines.append(f"{re.escape(o.name)}  # {_reason(o, ops.get(o.name, []))}")
+            pat = re.escape(o.name)
+            why = kept.get(f"^{pat}$") or _reason(o, ops.get(o.name, []))
+            lines.append(f"{pat}  # {why}")
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -153,26 +153,32 @@ def _describe(a) -> str:
     return f"{tuple(a.shape)} {a.dtype}"
 
 
-# Ops that take narrow floats as they are: Cast rounds into them by ONNX's rules, and these set
-# their output type by attribute rather than from the input's.
+# Ops that take narrow floats as they are: Cast rounds into them by ONNX's rules, these set
+# their output type by attribute rather than from the input's, and for the quantization ops
+# float8 values are quantized data and float16 scales set the arithmetic's precision.
 NARROW_AS_IS = {"Cast", "CastLike", "EyeLike", "RandomNormalLike", "RandomUniformLike",
-                "Bernoulli", "Multinomial"}  # fmt: skip
+                "Bernoulli", "Multinomial", "QuantizeLinear", "DequantizeLinear",
+                "QLinearMatMul"}  # fmt: skip
 
 
 def _call(ctx: Context, node: NodeView, args: list):
-    """``node.fn(ctx, node, args)``; a node fed float16/bfloat16 computes in float32 and rounds
-    its float outputs back once, as CPU kernels of those types do (the engine has float32/64)."""
-    narrow = next((a.dtype for a in args if isinstance(a, Tensor) and is_narrow_float(a.dtype)),
-                  None)  # fmt: skip
-    if narrow is None or node.op_type in NARROW_AS_IS:
+    """``node.fn(ctx, node, args)``; a node fed float16/bfloat16 computes in float32 and its
+    float outputs are rounded back once to the first narrow input's type, as CPU kernels of
+    those types do (the engine has float32/64).
+
+    NOTE: an op whose outputs follow different inputs' types (LinearAttention's state may be
+    float16 beside float32 queries) gets every float output in that one narrow type."""
+    narrow = [a.dtype for a in args if isinstance(a, Tensor) and is_narrow_float(a.dtype)]
+    if not narrow or node.op_type in NARROW_AS_IS:
         return node.fn(ctx, node, args)
     wide = [const(a.data.astype(np.float32)) if isinstance(a, Tensor) and is_narrow_float(a.dtype)
             else a for a in args]  # fmt: skip
     out = node.fn(ctx, node, wide)
+    to = narrow[0]
 
     def back(v):
         if isinstance(v, Tensor) and v.dtype == np.float32:
-            return const(v.data.astype(narrow))
+            return const(v.data.astype(to))
         return [back(x) for x in v] if isinstance(v, list) else v
 
     return tuple(back(v) for v in out) if isinstance(out, tuple) else back(out)

@@ -271,6 +271,17 @@ def cast(ctx, node, inputs):
     return wrap(minifloat.cast(x.data, to, saturate, node.attr("round_mode", "up")))
 
 
+@register("BitCast", since=26)
+def bitcast(ctx, node, inputs):
+    x = inputs[0].data
+    to = np.dtype(helper.tensor_dtype_to_np_dtype(node.attr("to")))
+    if to.kind == "O" or x.dtype.kind == "O" or to.itemsize != x.dtype.itemsize:
+        raise node.fail(f"cannot reinterpret {x.dtype} as {to}: both need the same bit width "
+                        f"and neither may be a string")  # fmt: skip
+    # the bytes as they are (little endian, as the spec asks, on every machine bpcli runs on)
+    return wrap(np.ascontiguousarray(x).view(to).reshape(x.shape))
+
+
 @register("DepthToSpace", since=1)
 def depth_to_space(ctx, node, inputs):
     x, b = inputs[0], node.attr("blocksize")

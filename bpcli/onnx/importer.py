@@ -27,14 +27,18 @@ from bpcli.nn.module import Module, Parameter
 from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
     import_ops_attention,
     import_ops_control,
+    import_ops_detect,
     import_ops_index,
     import_ops_math,
     import_ops_nn,
     import_ops_norm,
+    import_ops_quant,
     import_ops_reduce,
     import_ops_resize,
     import_ops_rnn,
+    import_ops_sequence_models,
     import_ops_shape,
+    import_ops_signal,
     import_ops_spatial,
 )
 from bpcli.onnx.graph import (

@@ -89,14 +89,14 @@ def test_run_time_input_errors_name_the_input():
 
 def test_unsupported_nodes_listed_together():
     nodes = [helper.make_node("Relu", ["x"], ["a"]),
-             helper.make_node("NonMaxSuppression", ["a", "a"], ["b"], name="nms"),
+             helper.make_node("ImageDecoder", ["a"], ["b"], name="img"),
              helper.make_node("Foo", ["b"], ["y"], domain="com.acme", name="custom")]  # fmt: skip
     m = _model(nodes, [_vi("x", [2])], [_vi("y", [2])])
     m.opset_import.append(helper.make_opsetid("com.acme", 1))
     with pytest.raises(BpcliError) as e:
         load(m, check=False)
     msg = str(e.value)
-    assert "2 unsupported" in msg and "nms NonMaxSuppression" in msg
+    assert "2 unsupported" in msg and "img ImageDecoder" in msg
     assert "custom Foo (domain com.acme, opset 1)" in msg
 
 
@@ -317,3 +317,14 @@ def test_float16_nodes_compute_in_float32_and_round_once():
     ref = (x.astype(np.float32) @ w.astype(np.float32)).astype(np.float16).astype(np.float32)
     e = np.exp(ref - ref.max(-1, keepdims=True))
     np.testing.assert_array_equal(got, (e / e.sum(-1, keepdims=True)).astype(np.float16))
+
+
+def test_bitcast_keeps_the_bits_and_refuses_other_widths():
+    x = np.array([1.0, -2.5], np.float32)
+    m = _model([helper.make_node("BitCast", ["x"], ["y"], to=TensorProto.INT32)],
+               [_vi("x", [2])], [_vi("y", [2], TensorProto.INT32)], opset=26)  # fmt: skip
+    np.testing.assert_array_equal(load(m)(x).data, x.view(np.int32))
+    bad = _model([helper.make_node("BitCast", ["x"], ["y"], to=TensorProto.INT8)],
+                 [_vi("x", [2])], [_vi("y", [2], TensorProto.INT8)], opset=26)  # fmt: skip
+    with pytest.raises(BpcliError, match="same bit width"):
+        load(bad, check=False)(x)

@@ -38,44 +38,55 @@ def _dw_hh(dg: np.ndarray, out: np.ndarray, h0: np.ndarray, reverse: bool) -> np
     return dg.reshape(-1, dg.shape[-1]).T @ hp.reshape(-1, hp.shape[-1])
 
 
+def _prev(states: np.ndarray, t: int, init: np.ndarray, reverse: bool) -> np.ndarray:
+    """The state step ``t`` started from: the one after the step before it, else ``init``."""
+    s = t + 1 if reverse else t - 1
+    return init if s < 0 or s >= len(states) else states[s]
+
+
 class LSTMSeq(Op):
     """[i f g o] = (sig sig tanh sig)(xg_t + h W^T + b); c_t = f c + i g; h_t = o tanh(c_t)"""
 
     name, onnx, n_outputs = "lstm_seq", "LSTM", 3
 
     def forward(self, xg, h0, c0, w_hh, b_hh, hidden_size, reverse=False):
-        t_len, n, _ = xg.shape
+        t_len, n, g4 = xg.shape
         hd = hidden_size
-        xg = np.ascontiguousarray(xg)
-        self.h0, self.w_hh, self.reverse = h0, w_hh, reverse
+        # sigmoid(v) = (1 + tanh(v / 2)) / 2: the sigmoid gates' rows of W and of xg + b are
+        # halved once here, so each step is one GEMM, one add and one SIMD tanh over all gates.
+        half = np.ones(g4, xg.dtype)
+        half[: 2 * hd] = half[3 * hd :] = 0.5
+        w_half = w_hh * half[:, None]
+        pre = (xg + b_hh) * half
+        self.acts = acts = np.empty((t_len, n, g4), xg.dtype)  # the gates of every step
+        self.cs = cs = np.empty((t_len, n, hd), xg.dtype)  # the cell after every step
+        self.tcs = tcs = np.empty_like(cs)
         out = np.empty((t_len, n, hd), xg.dtype)
-        self.acts, self.cs, self.tcs = [None] * t_len, [None] * t_len, [None] * t_len
-        h, c = h0, np.ascontiguousarray(c0)
+        self.h0, self.c0 = h0, np.ascontiguousarray(c0)
+        self.w_hh, self.reverse = w_hh, reverse
+        h = h0
         for t in _steps(t_len, reverse):
-            gates = h @ w_hh.T
-            gates += xg[t]
-            gates += b_hh
-            # sigmoid(v) = (1 + tanh(v / 2)) / 2: one SIMD tanh pass over all four gates.
-            gates[:, : 2 * hd] *= 0.5
-            gates[:, 3 * hd :] *= 0.5
-            np.tanh(gates, out=gates)
-            self.cs[t] = c
-            act, c = K.lstm_cell_fwd(gates, c)
-            tc = np.tanh(c)
-            np.multiply(act[:, 3 * hd :], tc, out=out[t])
+            a = acts[t]
+            np.matmul(h, w_half.T, out=a)
+            a += pre[t]
+            np.tanh(a, out=a)
+            K.lstm_cell_fwd_into(a, _prev(cs, t, self.c0, reverse), cs[t])
+            np.tanh(cs[t], out=tcs[t])
+            np.multiply(a[:, 3 * hd :], tcs[t], out=out[t])
             h = out[t]
-            self.acts[t], self.tcs[t] = act, tc
         self.out = out
-        return out, h.copy(), c
+        return out, h.copy(), cs[t].copy()
 
     def backward(self, dout, dhn, dcn):
         t_len, n, hd = self.out.shape
         dg = np.empty((t_len, n, 4 * hd), self.out.dtype)
-        dh, dc = dhn, np.ascontiguousarray(dcn)
+        dh = np.array(dhn, order="C")  # both carried gradients are updated in place
+        dc = np.array(dcn, order="C")
+        dout = np.ascontiguousarray(dout)
         for t in _steps(t_len, not self.reverse):
-            dgt, dc = K.lstm_cell_bwd(dout[t] + dh, dc, self.acts[t], self.cs[t], self.tcs[t])
-            dg[t] = dgt
-            dh = dgt @ self.w_hh
+            K.lstm_cell_bwd_into(dout[t], dh, dc, self.acts[t], _prev(self.cs, t, self.c0,
+                                 self.reverse), self.tcs[t], dg[t], dc)  # fmt: skip
+            np.matmul(dg[t], self.w_hh, out=dh)
         nd = self.needs
         return (
             dg,
