@@ -102,7 +102,7 @@ def copy_graph(run_dir: Path, source: Path) -> None:
 
 def graph_of(checkpoint: Path) -> Path | None:
     """The ONNX copy of the run a checkpoint belongs to, if it has one."""
-    path = Path(checkpoint).parent / GRAPH_FILE
+    path = Path(checkpoint).resolve().parent / GRAPH_FILE
     return path if path.is_file() else None
 
 

@@ -52,7 +52,7 @@ def _graph_views(g: onnx.GraphProto, opsets: dict[str, int], prefix: str) -> lis
     return views
 
 
-def _subgraphs(v: NodeView) -> list[Subgraph]:
+def subgraphs_of(v: NodeView) -> list[Subgraph]:
     out = []
     for a in v.attrs.values():
         if isinstance(a, Subgraph):
@@ -67,7 +67,7 @@ def walk(views: list[NodeView], prefix: str = ""):
     for v in views:
         label = prefix + (v.name or f"#{v.index}")
         yield label, v
-        for sub in _subgraphs(v):
+        for sub in subgraphs_of(v):
             yield from walk(sub.views, sub.path + "/")
 
 
@@ -117,22 +117,22 @@ def toposort(views: list[NodeView], known: set[str], where: str) -> list[NodeVie
     while pending:
         rest = []
         for v in pending:
-            if all(not n or n in ready for n in _needs(v)):
+            if all(not n or n in ready for n in needs(v)):
                 out.append(v)
                 ready.update(v.outputs)
             else:
                 rest.append(v)
         if len(rest) == len(pending):
-            missing = sorted({n for v in rest for n in _needs(v) if n and n not in ready})
+            missing = sorted({n for v in rest for n in needs(v) if n and n not in ready})
             raise BpcliError(f"graph has a cycle or undefined values: {', '.join(missing[:8])}",
                              where)  # fmt: skip
         pending = rest
     return out
 
 
-def _needs(v: NodeView) -> list[str]:
+def needs(v: NodeView) -> list[str]:
     """A node's inputs, and the outer values its subgraphs read by name."""
-    subs = _subgraphs(v)
+    subs = subgraphs_of(v)
     return [*v.inputs, *(n for sub in subs for n in sub.free)] if subs else v.inputs
 
 
@@ -226,7 +226,7 @@ class Subgraph:
         self.views = _graph_views(g, opsets, path + "/")
         self.consts = {t.name: const(numpy_helper.to_array(t)) for t in g.initializer}
         own = set(self.inputs) | set(self.consts) | {o for v in self.views for o in v.outputs}
-        used = [n for v in self.views for n in _needs(v)] + [n for n, _, _ in self.outputs]
+        used = [n for v in self.views for n in needs(v)] + [n for n, _, _ in self.outputs]
         self.free = sorted({n for n in used if n and n not in own})
         self.nodes = toposort(self.views, own | set(self.free), path)
 

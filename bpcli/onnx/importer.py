@@ -28,8 +28,10 @@ from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
     import_ops_attention,
     import_ops_control,
     import_ops_detect,
+    import_ops_grid,
     import_ops_index,
     import_ops_math,
+    import_ops_ml,
     import_ops_nn,
     import_ops_norm,
     import_ops_quant,
@@ -40,6 +42,9 @@ from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
     import_ops_shape,
     import_ops_signal,
     import_ops_spatial,
+    import_ops_text,
+    import_ops_training,
+    import_ops_trees,
 )
 from bpcli.onnx.graph import (
     Subgraph,
@@ -145,6 +150,8 @@ class OnnxModule(Module):
         bad = unsupported_nodes(views)
         if bad:
             raise BpcliError(f"{len(bad)} unsupported node(s):\n  " + "\n  ".join(bad), source)
+        if any(v.op_type == "Gradient" for _, v in walk(views)):
+            untie = False  # untying would split one x of a Gradient node into several weights
         inits = {t.name: t for t in g.initializer}
         aliases = _alias_identities(views, inits) if untie else {}
         views = [v for v in views if v.outputs[0] not in aliases] if aliases else views

@@ -88,9 +88,10 @@ def test_export_run_verify_and_json(finetuned, tmp_path):
     assert d["outputs"] == ["logits"] and d["verify"] is None
 
 
-def test_a_run_keeps_its_graph_when_the_original_is_gone(tmp_path):
-    src = torch_mlp(tmp_path / "moved.onnx", n_out=10)
-    run_dir = tmp_path / "run"
+def test_a_run_keeps_its_graph_when_the_original_is_gone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths, as a user types them
+    src = torch_mlp(Path("moved.onnx"), n_out=10)
+    run_dir = Path("run")
     res = run("train", src, "--dataset", "digits", "--epochs", 1, "--out", run_dir)
     assert res.exit_code == 0, res.stderr
     assert (run_dir / "graph.onnx").read_bytes() == src.read_bytes()
@@ -98,7 +99,7 @@ def test_a_run_keeps_its_graph_when_the_original_is_gone(tmp_path):
     res = run("eval", run_dir, "--json")
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["n_samples"] == 359
-    res = run("export", run_dir, "-o", tmp_path / "again.onnx", "--verify")
+    res = run("export", run_dir, "-o", "again.onnx", "--verify")
     assert res.exit_code == 0, res.stderr
 
 
