@@ -262,7 +262,8 @@ def check_schedule(name: str, cls, plugin: str = "") -> PartCheck:
     cfg = _config(cls)
     params = inspect.signature(cls).parameters
     for key, value in (("T_max", 10), ("total_steps", 10), ("step_size", 3), ("milestones", (3,)),
-                       ("gamma", 0.5), ("lr_lambda", lambda e: 0.9**e)):  # fmt: skip
+                       ("gamma", 0.5), ("lr_lambda", lambda e: 0.9**e), ("base_lr", 0.01),
+                       ("max_lr", 0.1)):  # fmt: skip
         if key in params and params[key].default is inspect.Parameter.empty:
             cfg.setdefault(key, value)
     try:

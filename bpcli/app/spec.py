@@ -20,7 +20,7 @@ A spec (see models/*.toml and ``bpcli init-spec``)::
     lr = 2e-3
     [schedule]                       # optional
     type = "cosine"                  # T_max defaults to the epochs (or steps) after warmup
-    interval = "epoch"               # or "step"
+    interval = "epoch"               # or "step" (the default of cyclic)
     warmup = 0                       # linear warmup, in intervals
     [train]
     epochs = 40
@@ -253,6 +253,9 @@ def _section(ctx: _Ctx, sec: str, given: dict) -> dict:
     extra = {k: v for k, v in given.items() if k not in fixed}
     if sec in ARG_SECTIONS:
         obj = _registered(ctx, f"{sec}.type", ARG_SECTIONS[sec], res["type"])
+        if sec == "schedule" and "interval" not in given:  # a class may default to "step"
+            interval = getattr(obj, "default_interval", "epoch")
+            res["interval"] = _check(ctx, "schedule.interval", interval, "interval")
         auto = SCHEDULE_AUTO if sec == "schedule" else ()
         res.update(_args(ctx, sec, obj, extra, auto=auto))
         if sec == "optimizer" and "lr" in res:

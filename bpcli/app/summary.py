@@ -7,7 +7,8 @@ two and are per sample:
 - linear: ``2 * in * out`` per position;
 - convolution: ``2 * C_in/groups * prod(kernel) * C_out * prod(output spatial)`` (transposed:
   over the input's spatial positions);
-- RNN/LSTM/GRU: per step, layer and direction ``2 * gates * H * (input + H)``;
+- RNN/LSTM/GRU: per step, layer and direction ``2 * gates * H * (input + H)``; an LSTM with
+  ``proj_size`` P: ``2 * gates * H * (input + P) + 2 * P * H``;
 - multi-head attention: the q/k/v projections ``2 * L * E * 3E`` plus ``4 * L * S * E`` for
   ``q k^T`` and ``attn v`` (the output projection is its own Linear row);
 - any other leaf layer (activations, norms, pooling): one per output element;
@@ -80,10 +81,11 @@ def _own_flops(m: Module, x, y) -> int:
         return per * _prod(spatial)
     if isinstance(m, _RNNBase):
         steps = x.shape[1] if m.batch_first and x.ndim == 3 else x.shape[0]
-        h, total = m.hidden_size, 0
+        h, p, total = m.hidden_size, m.output_size, 0
         for k in range(m.num_layers):
-            inp = m.input_size if k == 0 else h * m.num_directions
-            total += 2 * m.gates * h * (inp + h) * m.num_directions
+            inp = m.input_size if k == 0 else p * m.num_directions
+            proj = 2 * p * h if m.proj_size else 0
+            total += (2 * m.gates * h * (inp + p) + proj) * m.num_directions
         return total * steps
     if isinstance(m, MultiheadAttention):
         e = m.embed_dim

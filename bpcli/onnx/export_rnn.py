@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli.onnx.export_ops import dtype_of, emitter
+from bpcli.onnx.export_ops import dtype_of, emitter, unsupported
 
 # engine gate block at each ONNX gate position
 LSTM_ORDER = (0, 3, 1, 2)  # i f g o -> i o f c
@@ -50,6 +50,9 @@ def _recurrence(ctx, rec, ins, op_type, order, n_states, **attrs):
 
 @emitter("lstm_seq")
 def _lstm(ctx, rec, ins):
+    if len(ins) > 5:  # a 6th input is the projection weight W_hr, which ONNX LSTM lacks
+        unsupported(rec, "ONNX LSTM has no projection: export of LSTMs with proj_size > 0 is "
+                    "not supported")  # fmt: skip
     return _recurrence(ctx, rec, ins, "LSTM", LSTM_ORDER, 2)
 
 

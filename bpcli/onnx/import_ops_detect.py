@@ -1,4 +1,4 @@
-"""Import of detection ops: NonMaxSuppression, RoiAlign, DeformConv.
+"""Import of detection ops: NonMaxSuppression, RoiAlign, MaxRoiPool, DeformConv.
 
 NonMaxSuppression selects box indices, integers that need no gradient: plain numpy.
 
@@ -209,6 +209,61 @@ def roi_align(ctx, node: NodeView, inputs):
     wy = weights[0] * ay[2][..., None] / count[:, None, None, None]
     wx = weights[1] * ax[2][..., None]
     return _roi_avg(x, taps, (wy, wx), bidx)
+
+
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)  # C's round(), not numpy's half-to-even
+
+
+@register("MaxRoiPool", since=1)
+def max_roi_pool(ctx, node: NodeView, inputs):
+    """Caffe's RoI pooling, as onnxruntime computes it: each roi (batch, x1, y1, x2, y2) is
+    scaled and rounded to whole pixels and cut into pooled_shape bins of floor/ceil edges; a
+    bin's output is the max of its pixels, 0 for an empty bin. The bins' pixels are gathered
+    with index_select (a -inf row pads the smaller bins), so the gradient reaches X."""
+    x, rois = inputs
+    ph, pw = (int(v) for v in node.attr("pooled_shape") or (0, 0))
+    if x.ndim != 4 or rois.ndim != 2 or rois.shape[1] != 5 or ph < 1 or pw < 1:
+        raise node.fail(f"X {x.shape} must be (N, C, H, W), rois {rois.shape} (R, 5) and "
+                        f"pooled_shape two positive sizes")  # fmt: skip
+    n, c, h, w = x.shape
+    r = np.asarray(rois.data, np.float64)
+    b = r[:, 0].astype(np.int64)
+    if r.size and not 0 <= b.min() <= b.max() < n:
+        raise node.fail(f"roi batch indices {sorted(set(b.tolist()))} outside a batch of {n}")
+    x1, y1, x2, y2 = (_round_half_away(r[:, k] * node.attr("spatial_scale", 1.0)).astype(np.int64)
+                      for k in range(1, 5))  # fmt: skip
+    rh, rw = np.maximum(y2 - y1 + 1, 1), np.maximum(x2 - x1 + 1, 1)
+    edges = []
+    for k in range(len(r)):
+        ys = [
+            (
+                min(max(int(np.floor(i * rh[k] / ph)) + y1[k], 0), h),
+                min(max(int(np.ceil((i + 1) * rh[k] / ph)) + y1[k], 0), h),
+            )
+            for i in range(ph)
+        ]
+        xs = [
+            (
+                min(max(int(np.floor(j * rw[k] / pw)) + x1[k], 0), w),
+                min(max(int(np.ceil((j + 1) * rw[k] / pw)) + x1[k], 0), w),
+            )
+            for j in range(pw)
+        ]
+        edges += [(b[k], ya, yb, xa, xb) for ya, yb in ys for xa, xb in xs]  # fmt: skip
+    cells = [[(bb * h + yy) * w + xx for yy in range(ya, yb) for xx in range(xa, xb)]
+             for bb, ya, yb, xa, xb in edges]  # fmt: skip
+    most = max((len(v) for v in cells), default=0)
+    pad = n * h * w  # the -inf row
+    idx = np.array([v + [pad] * (most - len(v)) for v in cells], np.int64).reshape(-1)
+    if len(r) == 0 or most == 0:
+        return wrap(np.zeros((len(r), c, ph, pw), x.dtype))
+    xf = F.reshape(F.transpose(x, (0, 2, 3, 1)), (n * h * w, c))
+    xf = F.concat([xf, wrap(np.full((1, c), -np.inf, x.dtype))], axis=0)
+    best = F.max(F.reshape(F.index_select(xf, 0, idx), (len(cells), most, c)), axis=1)
+    empty = np.array([len(v) == 0 for v in cells])[:, None]
+    best = F.where(wrap(np.broadcast_to(empty, best.shape)), wrap(np.zeros((), x.dtype)), best)
+    return F.transpose(F.reshape(best, (len(r), ph, pw, c)), (0, 3, 1, 2))
 
 
 # -- DeformConv --------------------------------------------------------------------------------

@@ -41,6 +41,10 @@ def test_recurrent_and_attention():
     s = summarize(lstm, (7, 3))
     step = 2 * 4 * 5 * (3 + 5) + 2 * 4 * 5 * (5 + 5)
     assert s.flops == 7 * step and s.params == 4 * 5 * (3 + 5 + 2) + 4 * 5 * (5 + 5 + 2)
+    lstmp = nn.LSTM(3, 5, num_layers=2, batch_first=True, proj_size=2)
+    s = summarize(lstmp, (7, 3))
+    step = 2 * 4 * 5 * (3 + 2) + 2 * 2 * 5 + 2 * 4 * 5 * (2 + 2) + 2 * 2 * 5
+    assert s.flops == 7 * step and s.params == 4 * 5 * (3 + 2 + 2) + 10 + 4 * 5 * (2 + 2 + 2) + 10
     mha = nn.MultiheadAttention(8, 2, batch_first=True)
 
     class Self(nn.Module):

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import bpcli as bp
+import bpcli.onnx as bo
 from bpcli import nn
+from bpcli.errors import BpcliError
 from tests.onnx.export_helpers import OPSETS, Fn, check_export, randn
 
 pytest.importorskip("onnxruntime")
@@ -125,6 +127,13 @@ def test_lstm_given_state(tmp_path):
     m = Fn(fwd, lstm=lstm)
     x, h, c = randn(6, 3, 4), randn(1, 3, 5, seed=1), randn(1, 3, 5, seed=2)
     check_export(m, (x, h, c), tmp_path, 17, dynamic_batch=False, grow=False)
+
+
+def test_lstm_with_projection_is_refused(tmp_path):
+    m = nn.Sequential(nn.LSTM(4, 5, proj_size=2))
+    with pytest.raises(BpcliError, match=r"lstm_seq \(layer 0\).*proj_size > 0") as e:
+        bo.export(m, randn(6, 3, 4), tmp_path / "m.onnx", batch_axis=1)
+    assert "\n" not in str(e.value) and not (tmp_path / "m.onnx").exists()
 
 
 @pytest.mark.parametrize("opset", OPSETS)

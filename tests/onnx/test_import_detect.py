@@ -178,6 +178,25 @@ def test_roi_align_rejects_bad_attributes():
 # -- DeformConv ---------------------------------------------------------------------------------
 
 
+# -- MaxRoiPool ---------------------------------------------------------------------------------
+
+POOL_ROIS = np.array([[0, 0.0, 0.0, 9.0, 9.0], [1, 2.2, 1.4, 7.6, 5.5], [0, 6.0, 6.0, 7.0, 6.5],
+                      [1, -3.0, -2.0, 4.0, 20.0], [0, 3.5, 2.5, 3.5, 2.5]], np.float32)  # fmt: skip
+
+
+@pytest.mark.parametrize("pooled, scale", [((2, 2), 1.0), ((3, 4), 0.5), ((4, 3), 1.3)])
+def test_max_roi_pool_matches_onnxruntime(pooled, scale):
+    ins = [("x", _r(2, 3, 10, 10)), ("rois", POOL_ROIS)]
+    m = _model("MaxRoiPool", ins, 13, pooled_shape=list(pooled), spatial_scale=scale)
+    np.testing.assert_allclose(_ours(m, ins)[0].data, _ort(m, ins), rtol=1e-6, atol=1e-6)
+
+
+def test_max_roi_pool_gradient_matches_finite_differences():
+    x = np.random.default_rng(1).permutation(2 * 2 * 8 * 8).reshape(2, 2, 8, 8) / 10.0
+    ins = [("x", x), ("rois", POOL_ROIS.astype(np.float64) * [1, 0.8, 0.8, 0.8, 0.4])]
+    _check_fd(_model("MaxRoiPool", ins, 22, pooled_shape=[3, 2]), ins, {"x"})
+
+
 def _deform_ins(x_shape, w_shape, out, og, mask=True, bias=True, dtype=np.float32, spread=1.5):
     n, nd = x_shape[0], len(x_shape) - 2
     k = int(np.prod(w_shape[2:]))

@@ -13,22 +13,14 @@ import bpcli as bp
 from bpcli import optim
 from bpcli.errors import BpcliError
 from bpcli.optim import lr_scheduler as lrs
-
-STEPS = 100
+from tests.optim.schedule_helpers import make_opt, row, trajectory
 
 
 def _opt(mod, kind="sgd"):
-    """An optimizer of library ``mod`` (bpcli.optim or torch.optim) with two param groups."""
-    if mod is optim:
-        ps = [bp.tensor(np.zeros(2), requires_grad=True) for _ in range(2)]
-    else:
-        import torch
+    return make_opt(mod, kind, (None, 0.03))
 
-        ps = [torch.zeros(2, requires_grad=True) for _ in range(2)]
-    groups = [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.03}]
-    if kind == "adam":
-        return mod.Adam(groups, lr=0.1)
-    return mod.SGD(groups, lr=0.1, momentum=0.9)
+
+STEPS = 100
 
 
 # name -> function(lr_scheduler module, optimizer) -> scheduler; the same code builds both.
@@ -78,21 +70,6 @@ SCHEDULES["warmup_cosine"] = lambda lib, o: _warmup(
 SCHEDULES["warmup_only"] = lambda lib, o: _warmup(lib, o, None, 0.01)
 
 
-def _row(opt, sched) -> list[float]:
-    g = opt.param_groups
-    mom = [x["betas"][0] if "betas" in x else x["momentum"] for x in g]
-    return [*sched.get_last_lr(), *(x["lr"] for x in g), *mom]
-
-
-def _trajectory(opt, sched, steps: int, start: int = 0) -> list[list[float]]:
-    out = []
-    for _ in range(start, steps):
-        opt.step()
-        sched.step()
-        out.append(_row(opt, sched))
-    return out
-
-
 @pytest.mark.torch
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
@@ -101,12 +78,12 @@ def test_schedule_matches_torch(name, kind):
     make = SCHEDULES[name]
     opt = _opt(optim, kind)
     sched = make(lrs, opt)
-    ours = [_row(opt, sched), *_trajectory(opt, sched, STEPS - 1)]
+    ours = [row(opt, sched), *trajectory(opt, sched, STEPS - 1)]
     topt = _opt(torch.optim, kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tsched = make(torch.optim.lr_scheduler, topt)
-        theirs = [_row(topt, tsched), *_trajectory(topt, tsched, STEPS - 1)]
+        theirs = [row(topt, tsched), *trajectory(topt, tsched, STEPS - 1)]
     np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=1e-12, atol=0)
 
 
@@ -119,16 +96,16 @@ def _roundtrip(sd):
 def test_schedule_resume_is_exact(name):
     make = SCHEDULES[name]
     opt = _opt(optim, "adam")
-    straight = _trajectory(opt, make(lrs, opt), STEPS - 1)
+    straight = trajectory(opt, make(lrs, opt), STEPS - 1)
     opt = _opt(optim, "adam")
     sched = make(lrs, opt)
-    _trajectory(opt, sched, 40)
+    trajectory(opt, sched, 40)
     opt_sd, sched_sd = _roundtrip(opt.state_dict()), _roundtrip(sched.state_dict())
     opt = _opt(optim, "adam")
     sched = make(lrs, opt)  # as torch wants: build the schedule, then load both
     opt.load_state_dict(opt_sd)
     sched.load_state_dict(sched_sd)
-    assert _trajectory(opt, sched, STEPS - 1, 40) == straight[40:]
+    assert trajectory(opt, sched, STEPS - 1, 40) == straight[40:]
 
 
 def _metrics(n: int) -> list[float]:
@@ -243,6 +220,8 @@ def test_builtins_register_every_schedule():
         "cosine",
         "cosine_restarts",
         "linear",
+        "constant",
+        "cyclic",
         "warmup",
         "onecycle",
         "plateau",

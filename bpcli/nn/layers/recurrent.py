@@ -3,7 +3,8 @@
 Per layer and direction the input-to-hidden product for all time steps is one GEMM (a
 ``linear`` op over T*N rows); the recurrence over the precomputed input gates is then one graph
 node (``F.lstm_seq`` / ``gru_seq`` / ``rnn_seq``) that loops over the steps with one small GEMM
-(h W_hh^T) plus the fused Numba cell kernel each, forward and backward.
+(h W_hh^T) plus the fused Numba cell kernel each, forward and backward. An LSTM's ``proj_size``
+(torch's LSTMP) is the same node with a projection weight: h_t = (o_t tanh(c_t)) W_hr^T.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class _RNNBase(Module):
 
     def __init__(
         self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-        dropout=0.0, bidirectional=False, dtype=None, nonlinearity="tanh",
+        dropout=0.0, bidirectional=False, dtype=None, nonlinearity="tanh", proj_size=0,
     ):  # fmt: skip
         super().__init__()
         where = type(self).__name__
@@ -44,6 +45,14 @@ class _RNNBase(Module):
             raise BpcliError(f"dropout must be in [0, 1], got {dropout}", where)
         if nonlinearity not in ("tanh", "relu"):
             raise BpcliError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}", where)
+        # torch's two checks and messages
+        if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+            raise BpcliError("proj_size should be a positive integer or zero to disable "
+                             f"projections, got {proj_size!r}", where)  # fmt: skip
+        if proj_size >= hidden_size:
+            raise BpcliError(f"proj_size has to be smaller than hidden_size, got proj_size "
+                             f"{proj_size} and hidden_size {hidden_size}", where)  # fmt: skip
+        self.proj_size = proj_size
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional, self.nonlinearity = bool(bidirectional), nonlinearity
@@ -56,16 +65,23 @@ class _RNNBase(Module):
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
+    @property
+    def output_size(self) -> int:
+        """The size of h (and of each direction's output): proj_size if set, else hidden."""
+        return self.proj_size or self.hidden_size
+
     def build(self, input_size: int) -> None:
         self.input_size = input_size
-        hd, g = self.hidden_size, self.gates * self.hidden_size
+        hd, g, out = self.hidden_size, self.gates * self.hidden_size, self.output_size
         bound = 1.0 / math.sqrt(hd)
         for k in range(self.num_layers):
-            layer_in = input_size if k == 0 else hd * self.num_directions
+            layer_in = input_size if k == 0 else out * self.num_directions
             for sfx in ("", "_reverse")[: self.num_directions]:
-                shapes = {f"weight_ih_l{k}{sfx}": (g, layer_in), f"weight_hh_l{k}{sfx}": (g, hd)}
+                shapes = {f"weight_ih_l{k}{sfx}": (g, layer_in), f"weight_hh_l{k}{sfx}": (g, out)}
                 if self.bias:
                     shapes.update({f"bias_ih_l{k}{sfx}": (g,), f"bias_hh_l{k}{sfx}": (g,)})
+                if self.proj_size:  # torch's order: after the biases
+                    shapes[f"weight_hr_l{k}{sfx}"] = (self.proj_size, hd)
                 for name, shape in shapes.items():
                     p = Parameter(np.empty(shape, self.dtype))
                     init.uniform_(p, -bound, bound)  # torch: every weight and bias U(-1/√H, 1/√H)
@@ -79,11 +95,14 @@ class _RNNBase(Module):
                "dtype": self.dtype.name}  # fmt: skip
         if self.kind == "rnn":
             cfg["nonlinearity"] = self.nonlinearity
+        if self.kind == "lstm":
+            cfg["proj_size"] = self.proj_size
         return cfg
 
     def _state(self, s, name: str, n: int, unbatched: bool, like):
         where = type(self).__name__
-        want = (self.num_layers * self.num_directions, n, self.hidden_size)
+        size = self.hidden_size if name == "c_0" else self.output_size
+        want = (self.num_layers * self.num_directions, n, size)
         if s is None:
             return const(np.zeros(want, like.dtype))
         s = lift(s, like)
@@ -164,7 +183,8 @@ class _RNNBase(Module):
         b_hh = getattr(self, "bias_hh_" + key) if self.bias else None
         xg = F.linear(x, w_ih, b_ih)  # all T steps in one GEMM
         if self.kind == "lstm":
-            return F.lstm_seq(xg, s0[0], s0[1], w_hh, b_hh, reverse=reverse)
+            w_hr = getattr(self, "weight_hr_" + key) if self.proj_size else None
+            return F.lstm_seq(xg, s0[0], s0[1], w_hh, b_hh, reverse=reverse, w_hr=w_hr)
         if self.kind == "gru":
             return F.gru_seq(xg, s0[0], w_hh, b_hh, reverse=reverse)
         return F.rnn_seq(xg, s0[0], w_hh, b_hh, reverse=reverse, nonlinearity=self.nonlinearity)
@@ -186,16 +206,20 @@ class RNN(_RNNBase):
 
 class LSTM(_RNNBase):
     """LSTM with gates i, f, g, o (torch.nn.LSTM); ``forward(input, (h_0, c_0))`` returns
-    ``(output, (h_n, c_n))``. States default to zeros; ``input_size=None`` is inferred."""
+    ``(output, (h_n, c_n))``. States default to zeros; ``input_size=None`` is inferred.
+
+    ``proj_size > 0`` (< hidden_size) projects each step's hidden state by ``weight_hr_l{k}``
+    (proj_size, hidden_size), as torch does: h, h_0/h_n and the output have proj_size features
+    (per direction), c keeps hidden_size. Such an LSTM does not export to ONNX."""
 
     gates, kind = 4, "lstm"
 
     def __init__(
         self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-        dropout=0.0, bidirectional=False, dtype=None,
+        dropout=0.0, bidirectional=False, proj_size=0, dtype=None,
     ):  # fmt: skip
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype)  # fmt: skip
+                         bidirectional, dtype, proj_size=proj_size)  # fmt: skip
 
 
 class GRU(_RNNBase):

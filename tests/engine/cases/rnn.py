@@ -60,17 +60,44 @@ def _in_order(outs, reverse):
 
 
 def _lstm_seq_torch(reverse):
-    def run(xg, h, c, w, b=None):
+    def run(xg, h, c, w, b=None, w_hr=None):
         outs = []
         for t in _steps(xg.shape[0], reverse):
             g = xg[t] + h @ w.T + (0 if b is None else b)
             i, f, gg, o = g.chunk(4, dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
             h = torch.sigmoid(o) * torch.tanh(c)
+            if w_hr is not None:
+                h = h @ w_hr.T
             outs.append(h)
         return _in_order(outs, reverse), h, c
 
     return run
+
+
+def _lstm_proj_shapes(bias: bool = True):
+    """xg, h0 (N, P), c0 (N, H), w_hh (4H, P), [b_hh (4H,)], w_hr (P, H); P may exceed H."""
+
+    @st.composite
+    def draw_shapes(draw):
+        t, n = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        h, p = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        bias_shape = [(4 * h,)] if bias else []
+        return ((t, n, 4 * h), (n, p), (n, h), (4 * h, p), *bias_shape, (p, h))
+
+    return draw_shapes()
+
+
+def _lstm_proj_case(reverse: bool, bias: bool) -> Case:
+    def ours(xg, h, c, w, *rest):
+        return F.lstm_seq(xg, h, c, w, rest[0] if bias else None, reverse, w_hr=rest[-1])
+
+    def ref(xg, h, c, w, *rest):
+        return _lstm_seq_torch(reverse)(xg, h, c, w, rest[0] if bias else None, rest[-1])
+
+    name = "lstm_seq_proj" + ("_rev" if reverse else "") + ("" if bias else "_nobias")
+    return Case("lstm_seq", ours, ref, _lstm_proj_shapes(bias), gen=_seq_gen, tol32=TOL32,
+                id=name)  # fmt: skip
 
 
 def _gru_seq_torch(reverse):
@@ -154,4 +181,9 @@ CASES = [
          lambda xg, h, c, w: _lstm_seq_torch(True)(xg, h * 0, c * 0, w),
          _seq_shapes(4, 2, bias=False), gen=_seq_gen, tol32=TOL32,
          diff=(True, False, False, True), id="lstm_seq_zero_state"),
+    *[_lstm_proj_case(rev, bias) for rev, bias in SEQ_VARIANTS],
+    Case("lstm_seq", lambda xg, h, c, w, r: F.lstm_seq(xg, None, None, w, w_hr=r),
+         lambda xg, h, c, w, r: _lstm_seq_torch(False)(xg, h * 0, c * 0, w, None, r),
+         _lstm_proj_shapes(bias=False), gen=_seq_gen, tol32=TOL32,
+         diff=(True, False, False, True, True), id="lstm_seq_proj_zero_state"),
 ]  # fmt: skip
