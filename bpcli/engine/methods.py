@@ -13,6 +13,7 @@ METHOD_NAMES = (
     "sum", "mean", "var", "max", "min", "logsumexp", "norm", "argmax", "argmin",
     "reshape", "flatten", "transpose", "permute", "swapaxes", "squeeze", "unsqueeze",
     "expand", "split", "chunk", "repeat", "tile", "gather", "index_add", "cumsum", "cumprod",
+    "topk",
     "matmul", "softmax", "log_softmax",
     "eq", "ne", "lt", "le", "gt", "ge",
 )  # fmt: skip

@@ -232,5 +232,12 @@ def _arg(ctx, rec, ins):
     return ctx.reshape(y, [1] * nd) if keep else y
 
 
+@emitter("topk")
+def _topk(ctx, rec, ins):
+    a = rec.attrs
+    return ctx.node("TopK", [ins[0], ctx.ints([a["k"]])], n_out=2, axis=a["axis"],
+                    largest=int(a["largest"]), sorted=int(a["sorted"]))  # fmt: skip
+
+
 def unsupported(rec, why: str):
     raise BpcliError(why, rec.where)

@@ -79,11 +79,38 @@ def _bigger_batch(t: Tensor, axis: int) -> Tensor:
     return Tensor(np.concatenate([a, extra], axis=axis), requires_grad=t.requires_grad)
 
 
+def _other_values(t: Tensor, rng: np.random.Generator) -> Tensor:
+    """``t``'s shape and dtype with other values: floats moved by noise of their own scale,
+    integers redrawn within their range, booleans flipped."""
+    a = t.data
+    if a.dtype.kind == "f":
+        b = a + rng.standard_normal(a.shape).astype(a.dtype) * (a.std() + 1) * 0.5
+    elif a.dtype.kind in "iu" and a.size:
+        b = rng.integers(a.min(), a.max() + 1, a.shape, endpoint=False).astype(a.dtype)
+    elif a.dtype.kind == "b":
+        b = ~a
+    else:
+        b = a.copy()
+    return Tensor(b, requires_grad=t.requires_grad)
+
+
 def _trace(model, inputs, dynamic_batch, batch_axis):
-    """Records (paired with their twins of the second trace) and output tensors."""
+    """Records (paired with their twins of the second trace and their calls on other input
+    values) and output tensors."""
     state = {k: v.copy() for k, v in model.state_dict().items()}
     try:
+        rng = np.random.default_rng(0xB9C1)  # not 0: a test's example drawn with seed 0 moved by
+        # noise drawn with seed 0 would only be scaled, which keeps every argsort as it was
+        others, _ = _run(model, [_other_values(t, rng) for t in inputs])
         records, outs = _run(model, inputs)
+        if len(others) != len(records) or any(
+            a.name != b.name for a, b in zip(records, others, strict=True)
+        ):
+            raise BpcliError("the model runs different ops for different input values "
+                             "(control flow on the data): one traced graph cannot hold it",
+                             "export")  # fmt: skip
+        for a, b in zip(records, others, strict=True):
+            a.other = b
         outs2 = None
         if dynamic_batch:
             recs2, outs2 = _run(model, [_bigger_batch(t, batch_axis) for t in inputs])
@@ -154,6 +181,22 @@ def _check_supported(ctx: ExportContext, recs: list[Record]) -> None:
             )
 
 
+def _check_frozen_values(ctx: ExportContext, recs: list[Record]) -> None:
+    """A constant an op reads that changed with the input's values was computed outside the
+    traced ops (an index found in numpy, a random draw): the file would freeze one value."""
+    for r in recs:
+        for i, (t, u) in enumerate(zip(r.inputs, r.other.inputs, strict=True)):
+            if id(t) in ctx.live or t.shape != u.shape:
+                continue  # traced, or batch-dependent (the second trace checks those)
+            if not np.array_equal(t.data, u.data, equal_nan=t.dtype.kind in "fc"):
+                raise BpcliError(
+                    f"input {i} is a constant that changes with the model's input values (it "
+                    "was computed outside the traced ops, or drawn at random); an exported "
+                    "graph would freeze it",
+                    r.where,
+                )
+
+
 def _value_info(ctx, name, t: Tensor, t2: Tensor | None):
     shape = []
     for k, n in enumerate(t.shape):
@@ -201,6 +244,7 @@ def build_graph(model, example_input, opset=17, dynamic_batch=True, training=Fal
         ctx.batch_sizes = (b, b + 1)
     recs = _needed(records, ctx.live, outs)
     _check_supported(ctx, recs)
+    _check_frozen_values(ctx, recs)
     for rec in recs:
         _emit(ctx, rec)
     return _assemble(ctx, model, inputs, in_names, outs, outs2, output_names)

@@ -8,7 +8,7 @@ import numpy as np
 
 from bpcli import functional as F
 from bpcli.onnx import minifloat
-from bpcli.onnx.import_ops import NodeView, ints, register, wrap
+from bpcli.onnx.import_ops import NodeView, ints, norm_axis, register, wrap
 from bpcli.onnx.import_ops_math import grad
 
 # op type -> (engine composition of (x, axes, keepdims), numpy reference, opset axes became input)
@@ -108,6 +108,10 @@ for _k in ("Softmax", "LogSoftmax", "Hardmax"):
 def argmax(ctx, node, inputs):
     x = inputs[0].data
     axis, keep = node.attr("axis", 0), bool(node.attr("keepdims", 1))
+    if not node.attr("select_last_index", 0) and x.dtype.kind == "f" and x.ndim:
+        # the engine op, so an export of the imported model computes the index too
+        fn = F.argmax if node.op_type == "ArgMax" else F.argmin
+        return fn(inputs[0], axis=norm_axis(axis, x.ndim, node), keepdims=keep)
     fn = np.argmax if node.op_type == "ArgMax" else np.argmin
     if node.attr("select_last_index", 0):
         flipped = np.flip(x, axis)
@@ -124,6 +128,8 @@ def topk(ctx, node, inputs):
     x, k = inputs[0], int(inputs[1].data.reshape(-1)[0])
     axis = node.attr("axis", -1) % x.ndim
     largest, is_sorted = node.attr("largest", 1), node.attr("sorted", 1)
+    if x.dtype.kind == "f":  # the engine op: its gradient, and an export computes the indices
+        return F.topk(x, k, axis, bool(largest), bool(is_sorted))
     # a stable sort keeps the lower index first among equal values, as the ONNX reference;
     # descending order sorts the reversed axis (negation would wrap unsigned ints)
     if largest:

@@ -143,7 +143,8 @@ def gather_elements(ctx, node, inputs):
     i = np.where(i < 0, i + x.shape[axis], i)
     if not grad(x):
         return wrap(np.take_along_axis(x.data, i, axis))
-    return F.gather(x, axis, i)
+    # indices used as they are stay the graph's own value (an ArgMax's, say) for export
+    return F.gather(x, axis, idx if np.array_equal(i, idx.data) else i)
 
 
 @register("Shape")

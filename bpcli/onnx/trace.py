@@ -27,6 +27,8 @@ class Record:
     path: str
     # the same call in the second trace (another batch size), when there is one
     twin: Record | None = field(default=None, repr=False)
+    # the same call in a trace on other input values of the same shapes
+    other: Record | None = field(default=None, repr=False)
 
     @property
     def where(self) -> str:

@@ -219,3 +219,48 @@ def test_an_op_newer_than_the_opset_is_a_one_line_error(tmp_path):
         BpcliError, match=r"opset 17 has no Mish \(opset 18\+\); export with --opset 18"
     ):
         _check_opset(proto, 17)
+
+
+def test_a_constant_computed_from_the_input_values_is_refused(tmp_path):
+    # the index comes from numpy, outside the traced ops: the file would freeze it
+    m = _model(lambda m, x: F.gather(x, 2, np.argsort(x.data, axis=2)))
+    for dynamic in (True, False):
+        with pytest.raises(BpcliError, match="changes with the model's input values"):
+            bp.onnx.export(m, randn(2, 3, 4), tmp_path / "x.onnx", dynamic_batch=dynamic)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def _imported(nodes, out_shape, opset=17):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from bpcli.onnx.importer import load
+
+    w = numpy_helper.from_array(randn(6, 6, seed=3), "w")
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), *nodes], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], [w],
+    )  # fmt: skip
+    return load(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]))
+
+
+@pytest.mark.parametrize("case", ["topk", "argmax_gather", "random"])
+def test_imported_graphs_with_data_dependent_indices(case, tmp_path):
+    from onnx import helper
+
+    k = helper.make_node("Constant", [], ["k"], value_ints=[2])
+    nodes = {
+        "topk": [k, helper.make_node("TopK", ["h", "k"], ["y", "i"], axis=1)],
+        "argmax_gather": [helper.make_node("ArgMax", ["h"], ["a"], axis=1),
+                          helper.make_node("GatherElements", ["h", "a"], ["y"], axis=1)],
+        "random": [helper.make_node("RandomNormalLike", ["h"], ["r"]),
+                   helper.make_node("Add", ["h", "r"], ["y"])],
+    }[case]  # fmt: skip
+    mod = _imported(nodes, ["N", None])
+    if case == "random":  # a fresh draw each call cannot be one constant of the file
+        with pytest.raises(BpcliError, match="drawn at random"):
+            bp.onnx.export(mod, randn(4, 6), tmp_path / "m.onnx")
+        return
+    res = bp.onnx.export(mod, randn(4, 6), tmp_path / "m.onnx")
+    v = bp.onnx.verify(mod, res.path, randn(7, 6, seed=9))
+    assert v.ok, (v.max_abs, v.per_output)

@@ -17,9 +17,10 @@ from bpcli.engine.ops import (
     scan,
     scatter,
     shape,
+    sort,
 )
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
-    rnn_seq, scan, scatter,
+    rnn_seq, scan, scatter, sort,
 )  # fmt: skip

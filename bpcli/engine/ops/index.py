@@ -175,6 +175,14 @@ def _int_index(index, n: int, opname: str) -> np.ndarray:
     return np.where(arr < 0, arr + n, arr) if arr.size and arr.min() < 0 else arr
 
 
+def _index_input(index, idx: np.ndarray) -> Tensor:
+    """The index as an op input: the caller's Tensor itself when its values are used as they
+    are (so a traced graph keeps where they came from, an argmax say), else a constant."""
+    if isinstance(index, Tensor) and index.data is idx:
+        return index
+    return const(idx)
+
+
 def gather(x, dim: int, index) -> Tensor:
     """torch.gather: ``out[i][j] = x[i][index[i][j]]`` for dim=1; index has x's rank."""
     x = lift(x)
@@ -189,7 +197,7 @@ def gather(x, dim: int, index) -> Tensor:
             f"index of shape {shape} is larger than x {x.shape} off axis {axis}", "gather"
         )
     idx = _int_index(index, x.shape[axis], "gather")
-    return Gather.apply(x, const(idx), axis=axis)
+    return Gather.apply(x, _index_input(index, idx), axis=axis)
 
 
 def index_select(x, dim: int, index) -> Tensor:
@@ -197,4 +205,4 @@ def index_select(x, dim: int, index) -> Tensor:
     x = lift(x)
     axis = norm_axis(dim, x.ndim, "index_select")
     idx = _int_index(index, x.shape[axis], "index_select")
-    return IndexSelect.apply(x, const(idx), axis=axis)
+    return IndexSelect.apply(x, _index_input(index, idx), axis=axis)
