@@ -12,6 +12,7 @@ from bpcli.engine.gradcheck import gradcheck
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.onnx.importer import load
+from tests.onnx.node_helpers import bpcli_outputs, ort_outputs
 
 ort = pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
@@ -37,16 +38,10 @@ def _model(op, feeds, outs, opset=23, **attrs):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def _ort(model, feeds):
-    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return s.run(None, {n: a for n, a in feeds.items() if a is not None})
+_ort = ort_outputs
 
 
-def _ours(model, feeds, grads=()):
-    """The imported model's outputs, and the input tensors (``grads`` names need a gradient)."""
-    ts = {n: Tensor(a.copy(), requires_grad=n in grads) for n, a in feeds.items() if a is not None}
-    out = load(model)(*ts.values())
-    return (out if isinstance(out, tuple) else (out,)), ts
+_ours = bpcli_outputs
 
 
 def _rand(rng, *shape, dtype=np.float32):

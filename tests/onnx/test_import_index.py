@@ -8,77 +8,28 @@ import pytest
 from onnx import helper, numpy_helper
 
 from bpcli import functional as F
-from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.onnx.importer import load
+from tests.onnx.node_helpers import fd_check, node_model, run_bpcli, run_ort, vs_torch
 
 torch = pytest.importorskip("torch")
 
 RNG = np.random.default_rng(0)
 
 
-def _model(node, inputs: dict, opset: int):
-    vis = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-           for k, v in inputs.items()]  # fmt: skip
-    out = helper.make_empty_tensor_value_info(node.output[0])
-    g = helper.make_graph([node], "g", vis, [out])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    return m
-
-
 def _bp(node, inputs: dict, opset: int, wrt=()):
-    """bpcli's output and the input tensors (those named in ``wrt`` require a gradient)."""
-    ts = {k: Tensor(v, requires_grad=k in wrt) for k, v in inputs.items()}
-    return load(_model(node, inputs, opset), check=False)(*ts.values()), ts
-
-
-def _ort(node, inputs: dict, opset: int):
-    ort = pytest.importorskip("onnxruntime")
-    sess = ort.InferenceSession(_model(node, inputs, opset).SerializeToString(),
-                                providers=["CPUExecutionProvider"])  # fmt: skip
-    return sess.run(None, inputs)[0]
+    (y, *_), ts = run_bpcli(node, inputs, opset, wrt)
+    return y, ts
 
 
 def _vs_ort(node, inputs, opset, rtol=1e-5):
     y, _ = _bp(node, inputs, opset)
-    want = _ort(node, inputs, opset)
+    want = run_ort(node, inputs, opset)[0]
     assert y.dtype == want.dtype
     np.testing.assert_allclose(y.data, want, rtol=rtol, atol=1e-6)
 
 
-def _vs_torch(node, inputs, opset, torch_fn, wrt, rtol=1e-5, atol=1e-6):
-    """Forward and the VJP of a random cotangent against ``torch_fn(**torch tensors)``."""
-    y, ts = _bp(node, inputs, opset, wrt)
-    g = RNG.standard_normal(y.shape).astype(y.dtype)
-    F.sum(F.mul(y, Tensor(g))).backward()
-    tt = {k: torch.tensor(v, requires_grad=k in wrt) for k, v in inputs.items()}
-    ty = torch_fn(**tt)
-    (ty * torch.tensor(g)).sum().backward()
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=rtol, atol=atol)
-    for k in wrt:
-        np.testing.assert_allclose(ts[k].grad, tt[k].grad.numpy(), rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of {k}")  # fmt: skip
-
-
-def _fd(node, inputs, opset, wrt, eps=1e-6, tol=1e-6):
-    """float64 central differences of L = sum(y * r) along random directions."""
-    inputs = {k: v.astype(np.float64) if k in wrt else v for k, v in inputs.items()}
-    m = load(_model(node, inputs, opset), check=False)
-    ts = {k: Tensor(v, requires_grad=k in wrt) for k, v in inputs.items()}
-    y = m(*ts.values())
-    r = RNG.standard_normal(y.shape)
-    F.sum(F.mul(y, Tensor(r))).backward()
-
-    def loss(k, v):
-        args = [Tensor(v) if n == k else Tensor(a) for n, a in inputs.items()]
-        return float((m(*args).data * r).sum())
-
-    for k in wrt:
-        for _ in range(3):
-            d = RNG.standard_normal(inputs[k].shape)
-            num = (loss(k, inputs[k] + eps * d) - loss(k, inputs[k] - eps * d)) / (2 * eps)
-            assert abs(num - float((ts[k].grad * d).sum())) <= tol * max(1.0, abs(num)), k
+_model, _vs_torch, _fd = node_model, vs_torch, fd_check
 
 
 def _r(*shape, dtype=np.float32):

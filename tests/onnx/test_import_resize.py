@@ -5,43 +5,29 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper
 
 from bpcli import functional as F
 from bpcli.engine.gradcheck import gradcheck
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.onnx.importer import load
+from tests.onnx.node_helpers import op_model, ort_pairs, run_pairs
 
 torch = pytest.importorskip("torch")
 tf = torch.nn.functional
 
 
-def _model(op, ins, opset, **attrs):
-    """One-node model; ``ins`` is [(name, array or None)], None for an omitted input."""
-    node = helper.make_node(op, [n if a is not None else "" for n, a in ins], ["y"], **attrs)
-    vis = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-           for n, a in ins if a is not None]  # fmt: skip
-    g = helper.make_graph([node], "g", vis, [helper.make_empty_tensor_value_info("y")])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8  # what the installed onnxruntime reads
-    return m
+_model = op_model
 
 
 def _feeds(ins):
     return {n: a for n, a in ins if a is not None}
 
 
-def _ours(m, ins, grad=()):
-    """Run the imported model; inputs named in ``grad`` become tensors that need a gradient."""
-    args = [Tensor(a, requires_grad=n in grad) for n, a in ins if a is not None]
-    return load(m, check=False)(*args), dict(zip([n for n, a in ins if a is not None], args))
+_ours = run_pairs
 
 
-def _ort(m, ins):
-    ort = pytest.importorskip("onnxruntime")
-    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    return s.run(None, _feeds(ins))[0]
+_ort = ort_pairs
 
 
 def _r(*shape, seed=0, dtype=np.float32):
