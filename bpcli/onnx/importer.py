@@ -42,6 +42,7 @@ from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
     import_ops_shape,
     import_ops_signal,
     import_ops_spatial,
+    import_ops_svm,
     import_ops_text,
     import_ops_training,
     import_ops_trees,

@@ -131,10 +131,17 @@ class Conv2d(Op):
             dcols = dcols.reshape(xs[1] * ws[2] * ws[3], xs[0], oh, ow)
             dx = col2im(dcols, xs[1], xs[2], xs[3], ws[2], ws[3], *self.geom)
         if self.needs[1]:
-            dw_ = _grouped(lambda gi, ci: gi @ ci.T, groups, g2, self.cols).reshape(ws)
+            dw_ = _grouped(_a_bt, groups, g2, self.cols).reshape(ws)
         if len(self.needs) > 2 and self.needs[2]:
             db = g.sum(axis=(0, 2, 3))
         return dx, dw_, db
+
+
+def _a_bt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b.T over a long shared axis (a weight gradient): OpenBLAS splits the rows of its
+    first operand between threads, so the operand with more rows goes first (measured 2-35%
+    faster for conv shapes where out channels < in channels * kernel size)."""
+    return a @ b.T if len(a) >= len(b) else (b @ a.T).T
 
 
 def _grouped(fn, groups, *arrays):
@@ -242,7 +249,7 @@ class ConvTranspose2d(Op):
             dx = _grouped(lambda wi, gi: wi @ gi, groups, self.w2, gcols)
             dx = dx.reshape(xs[1], xs[0], xs[2], xs[3]).transpose(1, 0, 2, 3)
         if self.needs[1]:
-            dw_ = _grouped(lambda xi, gi: xi @ gi.T, groups, self.xg, gcols).reshape(ws)
+            dw_ = _grouped(_a_bt, groups, self.xg, gcols).reshape(ws)
         if len(self.needs) > 2 and self.needs[2]:
             db = g.sum(axis=(0, 2, 3))
         return dx, dw_, db
