@@ -13,6 +13,7 @@ from bpcli.engine.ops.loss import *  # noqa: F403
 from bpcli.engine.ops.nn import *  # noqa: F403
 from bpcli.engine.ops.norm import *  # noqa: F403
 from bpcli.engine.ops.pool import *  # noqa: F403
+from bpcli.engine.ops.quant import *  # noqa: F403
 from bpcli.engine.ops.reduce import *  # noqa: F403
 from bpcli.engine.ops.rnn import *  # noqa: F403
 from bpcli.engine.ops.rnn_seq import *  # noqa: F403

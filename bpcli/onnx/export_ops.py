@@ -3,7 +3,8 @@
 ``EMITTERS`` maps an op's registry name to ``emit(ctx, rec, ins) -> output name(s)``: ``rec`` is
 the traced Record (``rec.attrs`` are the op's attrs, ``rec.inputs``/``rec.outputs`` its
 tensors), ``ins`` the ONNX names of its inputs. Shape, index and layer ops are in
-``export_shape.py`` and ``export_nn.py``, which add to the same table.
+``export_shape.py`` and ``export_nn.py``, which add to the same table. Fake quantization
+exports as the QuantizeLinear -> DequantizeLinear pair.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from onnx import TensorProto, helper
 
 from bpcli.errors import BpcliError
 from bpcli.onnx.context import onnx_dtype
@@ -241,3 +243,54 @@ def _topk(ctx, rec, ins):
 
 def unsupported(rec, why: str):
     raise BpcliError(why, rec.where)
+
+
+# -- fake quantization ----------------------------------------------------------------------
+
+# an integer range -> the ONNX type of its zero point (which sets QuantizeLinear's output type)
+# and the first opset that quantizes to it
+QUANT_TYPES = {
+    (-128, 127): (TensorProto.INT8, 13), (0, 255): (TensorProto.UINT8, 13),
+    (-32768, 32767): (TensorProto.INT16, 21), (0, 65535): (TensorProto.UINT16, 21),
+    (-8, 7): (TensorProto.INT4, 21), (0, 15): (TensorProto.UINT4, 21),
+    (-2, 1): (TensorProto.INT2, 25), (0, 3): (TensorProto.UINT2, 25),
+}  # fmt: skip
+
+
+def _quant_type(ctx, rec) -> int:
+    a = rec.attrs
+    qmin, qmax = a["qmin"], a["qmax"]
+    if (qmin, qmax) not in QUANT_TYPES:
+        why = (f"fake quantization to [{qmin}, {qmax}]: ONNX quantizes to the full range of an "
+               "integer type only (int8 [-128, 127], uint8 [0, 255], ...)")  # fmt: skip
+        unsupported(rec, why)
+    code, since = QUANT_TYPES[qmin, qmax]
+    if a["block_size"]:
+        since = max(since, 21)
+    if ctx.opset < since:
+        what = "blocked scales" if a["block_size"] else helper.tensor_dtype_to_string(code)
+        unsupported(rec, f"QuantizeLinear with {what} needs opset {since}+ (export with "
+                    f"--opset {since} or newer)")  # fmt: skip
+    if dtype_of(rec) != np.float32:
+        unsupported(rec, f"QuantizeLinear of {dtype_of(rec)}: ONNX quantizes float32 only here")
+    return code
+
+
+@emitter("fake_quantize")
+def _fake_quantize(ctx, rec, ins):
+    """QuantizeLinear -> DequantizeLinear with one scale and zero point (the QDQ format)."""
+    code, a = _quant_type(ctx, rec), rec.attrs
+    zp = rec.inputs[2]
+    if id(zp) in ctx.live:
+        z = ctx.node("Cast", [ins[2]], to=code)
+    else:
+        zt = helper.tensor_dtype_to_np_dtype(code)
+        z = ctx.const(zp.data.astype(np.int64).astype(zt), "zero_point")
+    s = ins[1]
+    if a["axis"] is None and rec.inputs[1].ndim > 1:
+        s = ctx.reshape(s, [])  # a per-tensor scale is a scalar or one-element 1-D tensor
+    kw = {} if a["axis"] is None else {"axis": a["axis"]}
+    if a["block_size"]:
+        kw["block_size"] = a["block_size"]
+    q = ctx.node("QuantizeLinear", [ins[0], s, z], **kw)
+    return ctx.node("DequantizeLinear", [q, s, z], **kw)

@@ -14,7 +14,11 @@ gradient, so a float scale initializer (a Parameter) learns with ``dscale = g (x
 Fake quantization (a QuantizeLinear -> DequantizeLinear pair on a float tensor, the QDQ format)
 uses the straight-through estimator. QuantizeLinear on an input (or scale) that needs a
 gradient returns a :class:`Quantized`: the exact integer tensor, which every consumer sees as
-a constant, carrying ``twin``, the same values as a float tensor built from engine ops::
+a constant, carrying what it was computed from. A DequantizeLinear that undoes it exactly (the
+same scale, zero point and axis, an integer type, x / scale in x's own float type) is then
+computed as one engine op from x, ``F.fake_quantize``: the same values bit for bit, the
+gradients below, and a traced graph that exports back to the pair. Any other DequantizeLinear
+reads ``twin``, the quantized values as a float tensor built from engine ops::
 
     t = where(in range, x, 0) / scale;   twin = (t - const(t)) + const(q)
 
@@ -24,10 +28,12 @@ identity) and 0 where the value saturated. DequantizeLinear computes from the tw
 meets one, ``y = (twin - zp) * scale``, so for a Q -> DQ pair with one scale ``dx = g`` inside
 the range and 0 outside (torch.fake_quantize_per_tensor_affine / _per_channel_affine); a scale
 that is a Parameter gets ``g ((q - zp) - x / scale)`` inside the range and ``g (qmin - zp)`` or
-``g (qmax - zp)`` outside, the LSQ gradient of torch's ``_fake_quantize_learnable_*``. The twin
-rides on the value itself rather than on node state, so it reaches every DequantizeLinear fed
-by that QuantizeLinear (subgraphs included) and is dropped by any other op: an integer op
-reading a twin (QLinearMatMul, ...) is reported among the ops with no gradient.
+``g (qmax - zp)`` outside, the LSQ gradient of torch's ``_fake_quantize_learnable_*`` (what
+``F.fake_quantize`` computes directly). The twin holds constants computed from x's values, so
+a graph that uses it cannot be exported. The source rides on the value itself rather than on
+node state, so it reaches every DequantizeLinear fed by that QuantizeLinear (subgraphs
+included) and is dropped by any other op: an integer op reading a Quantized (QLinearMatMul,
+...) is reported among the ops with no gradient.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import numpy as np
 from onnx import helper
 
 from bpcli import functional as F
+from bpcli.engine.ops.quant import quantize_array, spread
 from bpcli.engine.tensor import Tensor
 from bpcli.onnx import minifloat
 from bpcli.onnx.import_ops import NodeView, norm_axis, register, wrap
@@ -52,17 +59,6 @@ INT_RANGES = {
 FLOAT_TARGETS = {"float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
                  "float4_e2m1fn", "float6_e2m3fn", "float6_e3m2fn"}  # fmt: skip
 _WIDE = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-class Quantized(Tensor):
-    """A QuantizeLinear result: the exact quantized tensor (a constant) and ``twin``, its
-    values as a float tensor whose gradient is the straight-through estimate."""
-
-    __slots__ = ("twin",)
-
-    def __init__(self, q: np.ndarray, twin: Tensor):
-        super().__init__(q)
-        self.twin = twin
 
 
 # -- scale and zero point layout --------------------------------------------------------------
@@ -99,11 +95,7 @@ def _layout(node: NodeView, x_shape: tuple, s_shape: tuple) -> Layout:
 
 def _spread(a: np.ndarray, lay: Layout, ndim: int) -> np.ndarray:
     """``a`` broadcastable against x."""
-    if lay.kind == "tensor":
-        return a.reshape(())
-    if lay.kind == "axis":
-        return a.reshape([-1 if i == lay.axis else 1 for i in range(ndim)])
-    return np.take(a, np.arange(lay.size) // lay.block, axis=lay.axis)
+    return spread(a, ndim, None if lay.kind == "tensor" else lay.axis, lay.block, lay.size)
 
 
 def _spread_t(t: Tensor, lay: Layout, ndim: int) -> Tensor:
@@ -132,6 +124,36 @@ def _dtype_attr(node: NodeView, key: str) -> np.dtype | None:
 # -- QuantizeLinear ---------------------------------------------------------------------------
 
 
+class Source(NamedTuple):
+    """What a QuantizeLinear on a value that needs a gradient read."""
+
+    x: Tensor
+    scale: Tensor
+    zp: Tensor | None
+    lay: Layout
+    inside: np.ndarray  # where the value did not saturate (the STE's pass mask)
+    qrange: tuple[int, int] | None  # set when F.fake_quantize computes the same integers
+
+
+class Quantized(Tensor):
+    """A QuantizeLinear result: the exact quantized tensor (a constant), ``src`` (what it was
+    computed from) and ``twin``, its values as a float tensor whose gradient is the
+    straight-through estimate, built on first use."""
+
+    __slots__ = ("_twin", "src")
+
+    def __init__(self, q: np.ndarray, src: Source):
+        super().__init__(q)
+        self.src, self._twin = src, None
+
+    @property
+    def twin(self) -> Tensor:
+        if self._twin is None:
+            s = self.src
+            self._twin = _twin(s.x, s.scale, s.lay, self.data, s.inside)
+        return self._twin
+
+
 def _target(node: NodeView, zp: Tensor | None) -> np.dtype:
     to = _dtype_attr(node, "output_dtype")
     if zp is not None:
@@ -144,32 +166,30 @@ def _target(node: NodeView, zp: Tensor | None) -> np.dtype:
     return to
 
 
-def _divide(node: NodeView, x: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """x / scale in the precision the spec asks: ``precision``, else the scale's float type."""
+def _precision(node: NodeView, s: np.dtype) -> np.dtype:
+    """The type x / scale is computed in: ``precision``, else the scale's float type."""
     dt = _dtype_attr(node, "precision")
     if dt is None:
-        if s.dtype.name == "float8_e8m0fnu":
+        if s.name == "float8_e8m0fnu":
             dt = np.dtype(np.float32)  # powers of two: no quotient is representable in it
-        elif s.dtype.kind in "iu":
+        elif s.kind in "iu":
             dt = np.dtype(np.float64)  # an int32 scale: divide exactly, round once below
         else:
-            dt = s.dtype
+            dt = s
     if not (dt.kind == "f" or minifloat.is_narrow_float(dt)):
         raise node.fail(f"precision {dt} is not a float type")
+    return dt
+
+
+def _divide(dt: np.dtype, x: np.ndarray, s: np.ndarray) -> np.ndarray:
     return minifloat.widened(np.divide, x.astype(dt), s.astype(dt))
 
 
 def _saturate(node, v: np.ndarray, z: np.ndarray | None, to: np.dtype):
     """The quantized array, and where the value did not saturate (the STE's pass mask)."""
     if to.name in INT_RANGES:
-        lo, hi = INT_RANGES[to.name]
-        # round x / scale first, then add the zero point (in float64, exact for 16-bit ints)
-        r = np.rint(v.astype(np.float64))
-        if z is not None:
-            r = r + z.astype(np.int64)
-        inside = (r >= lo) & (r <= hi)
-        r = np.where(np.isnan(r), 0.0, r)  # NaN quantizes to 0, as onnxruntime does
-        return np.clip(r, lo, hi).astype(np.int64).astype(to), inside
+        q, inside = quantize_array(v, z, *INT_RANGES[to.name])  # F.fake_quantize's core
+        return q.astype(to), inside
     w = v.astype(np.float32)
     if z is not None:
         w = w + z.astype(np.float32)
@@ -191,10 +211,14 @@ def _twin(x: Tensor, scale: Tensor, lay: Layout, q: np.ndarray, inside: np.ndarr
 def _quantize(node, x: Tensor, scale: Tensor, zp: Tensor | None, to: np.dtype) -> Tensor:
     lay = _layout(node, x.shape, scale.shape)
     z = None if zp is None else _spread(zp.data, lay, x.ndim)
-    v = _divide(node, x.data, _spread(scale.data, lay, x.ndim))
+    dt = _precision(node, scale.dtype)
+    v = _divide(dt, x.data, _spread(scale.data, lay, x.ndim))
     q, inside = _saturate(node, v, z, to)
     if grad(x, scale) and x.dtype in _WIDE:
-        return Quantized(q, _twin(x, scale, lay, q, inside))
+        # F.fake_quantize divides in x's dtype and rounds to integers: the same q then
+        same = to.name in INT_RANGES and x.dtype == scale.dtype == dt
+        qrange = INT_RANGES[to.name] if same else None
+        return Quantized(q, Source(x, scale, zp, lay, inside, qrange))
     return wrap(q)
 
 
@@ -244,6 +268,36 @@ def _centered(x: np.ndarray, z: np.ndarray | None, dtype: np.dtype) -> np.ndarra
     return (_exact(x) - (_exact(z) if z is not None else 0)).astype(dtype)
 
 
+def _values(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype in _WIDE else _exact(a)  # _exact would round a float64 scale
+
+
+def _same(a: Tensor | None, b: Tensor | None) -> bool:
+    """One scale or zero point: the same tensor, or equal constants (absent zero points are 0)."""
+    if a is b:
+        return True
+    if grad(a, b) or (a is not None and b is not None and a.dtype != b.dtype):
+        return False
+    va, vb = (np.zeros((), np.int64) if t is None else _values(t.data) for t in (a, b))
+    try:
+        return bool(np.all(np.equal(*np.broadcast_arrays(va, vb))))
+    except ValueError:  # shapes that do not broadcast
+        return False
+
+
+def _fake_quantize(src: Source, scale, zp, lay: Layout, out: np.dtype) -> Tensor | None:
+    """The pair as one ``F.fake_quantize`` of x when this DequantizeLinear undoes src exactly."""
+    if src.qrange is None or lay != src.lay or out != src.x.dtype:
+        return None
+    if not (_same(scale, src.scale) and _same(zp, src.zp)):
+        return None
+    z = src.zp
+    if z is not None and z.dtype.kind not in "iu":  # 4-bit and 2-bit: plain int64 for the op
+        z = wrap(_exact(z.data))
+    axis = None if lay.kind == "tensor" else lay.axis
+    return F.fake_quantize(src.x, src.scale, z, *src.qrange, axis, block_size=lay.block)
+
+
 @register("DequantizeLinear", since=10)
 def dequantize_linear(ctx, node: NodeView, inputs):
     x, scale = inputs[0], inputs[1]
@@ -252,13 +306,15 @@ def dequantize_linear(ctx, node: NodeView, inputs):
     cd = out if out in _WIDE else np.dtype(np.float32)  # narrow: float32 product, rounded once
     lay = _layout(node, x.shape, scale.shape)
     z = None if zp is None else _spread(zp.data, lay, x.ndim)
-    twin = x.twin if isinstance(x, Quantized) else None
-    if (twin is not None or grad(scale)) and out == cd:
-        d = F.astype(twin, cd) if twin is not None else wrap(_centered(x.data, z, cd))
-        if twin is not None and z is not None:
+    quant = isinstance(x, Quantized)
+    if quant and (y := _fake_quantize(x.src, scale, zp, lay, out)) is not None:
+        return y
+    if (quant or grad(scale)) and out == cd:
+        d = F.astype(x.twin, cd) if quant else wrap(_centered(x.data, z, cd))
+        if quant and z is not None:
             d = F.sub(d, wrap(_exact(z).astype(cd)))
         return F.mul(d, _spread_t(_as_float(scale, cd), lay, x.ndim))
-    if twin is not None or grad(scale):
+    if quant or grad(scale):
         ctx.module._note_nograd(node)  # a narrow output: the engine cannot carry its gradient
     s = _spread(scale.data, lay, x.ndim).astype(np.float32).astype(cd)
     return wrap((_centered(x.data, z, cd) * s).astype(out))

@@ -427,6 +427,28 @@ def test_dynamic_quantize_passes_the_gradient_straight_through():
     np.testing.assert_allclose(dx, 2.0, rtol=1e-6)  # the range covers x: nothing saturates
 
 
+def test_dequantize_with_another_scale_reads_the_twin(tmp_path):
+    """A DequantizeLinear that does not undo its QuantizeLinear (another scale) is computed from
+    the twin: exact values, dx = g * s2 / s1 inside the range; no fake_quantize to export."""
+    import bpcli as bp
+
+    rng = np.random.default_rng(19)
+    x = (rng.standard_normal((4, 6)) * 30).astype(np.float32)
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s1", "zp"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s2", "zp"], ["y"])]  # fmt: skip
+    inits = {"s1": np.float32(0.25), "s2": np.float32(0.5), "zp": np.int8(3)}
+    m = _model(nodes, {"x": x}, inits, {"y": T.FLOAT}, 13)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    y, dx, mod = _run_qdq(m, x, g, trainable=False)
+    np.testing.assert_array_equal(y, _ort(m, {"x": x})[0])
+    r = np.rint(x / np.float32(0.25)) + 3
+    inside = (r >= -128) & (r <= 127)
+    assert inside.any() and not inside.all()
+    np.testing.assert_allclose(dx, np.where(inside, g * 2, 0), rtol=1e-6)
+    with pytest.raises(BpcliError, match="changes with the model's input values"):
+        bp.onnx.export(mod, x, tmp_path / "x.onnx", dynamic_batch=False)
+
+
 def test_an_integer_op_on_a_fake_quantized_value_is_reported():
     x = np.zeros((2, 3), np.float32)
     nodes = [
@@ -438,3 +460,123 @@ def test_an_integer_op_on_a_fake_quantized_value_is_reported():
     mod = load(m)
     mod(Tensor(x, requires_grad=True))
     assert "MatMulInteger" in mod.summary().no_gradient_ops
+
+
+# -- QDQ round trip: import, train, export back as QuantizeLinear -> DequantizeLinear --------
+
+
+class _TorchQDQ(torch.nn.Module):
+    """The model torch.onnx writes as QDQ: fake-quantized activations (per tensor), and with
+    ``per_channel`` fc1's weight fake-quantized per output channel."""
+
+    def __init__(self, per_channel: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2 = torch.nn.Linear(64, 32), torch.nn.Linear(32, 10)
+        self.per_channel = per_channel
+        self.register_buffer("ws", self.fc1.weight.detach().abs().amax(1) / 127)
+
+    def q(self, x):
+        return torch.fake_quantize_per_tensor_affine(x, 0.05, 0, -128, 127)
+
+    def forward(self, x):
+        w = self.fc1.weight
+        if self.per_channel:
+            zp = torch.zeros(32, dtype=torch.int32)
+            w = torch.fake_quantize_per_channel_affine(w, self.ws, zp, 0, -128, 127)
+        h = torch.relu(torch.nn.functional.linear(self.q(x), w, self.fc1.bias))
+        return self.fc2(self.q(h))
+
+
+def _torch_qdq_onnx(per_channel: bool):
+    import io
+    import warnings
+
+    import onnx
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_TorchQDQ(per_channel).eval(), torch.zeros(2, 64), buf, dynamo=False,
+                          opset_version=13, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n"}})  # fmt: skip
+    return onnx.load_from_string(buf.getvalue())
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+def test_trained_qdq_model_exports_back_and_verifies(per_channel, tmp_path):
+    import bpcli as bp
+    from bpcli import functional as F
+
+    mod = load(_torch_qdq_onnx(per_channel))
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((8, 64)).astype(np.float32)
+    before = {k: v.copy() for k, v in mod.state_dict().items()}
+    opt = bp.optim.SGD(mod.parameters(), lr=0.1)
+    F.cross_entropy(mod(Tensor(x)), rng.integers(0, 10, 8)).backward()
+    opt.step()
+    moved = [k for k, v in mod.state_dict().items() if not np.array_equal(v, before[k])]
+    assert {"fc1.weight", "fc2.weight"} <= set(moved)  # through both fake quantizations
+    assert ("ws" in moved) == per_channel  # the per-channel scale learns (LSQ)
+    res = bp.onnx.export(mod, x, tmp_path / "back.onnx")
+    n = 3 if per_channel else 2
+    assert res.op_types["QuantizeLinear"] == res.op_types["DequantizeLinear"] == n
+    v = bp.onnx.verify(mod, res.path, rng.standard_normal((5, 64)).astype(np.float32))
+    assert v.ok, (v.max_abs, v.max_rel)
+    if per_channel:
+        import onnx
+
+        axes = [a.i for nd in onnx.load(str(res.path)).graph.node for a in nd.attribute
+                if nd.op_type == "QuantizeLinear" and a.name == "axis"]  # fmt: skip
+        assert axes == [0]
+
+
+# -- F.fake_quantize through the exporter -------------------------------------------------------
+
+
+def _fq_model(fn, **params):
+    from tests.onnx.export_helpers import Fn
+
+    return Fn(fn, **params)
+
+
+def test_fake_quantize_export_layouts_and_types(tmp_path):
+    from bpcli import functional as F
+    from bpcli.nn import Parameter
+    from tests.onnx.export_helpers import check_export, randn
+
+    s_axis = Parameter(np.array([0.05, 0.1, 0.02, 0.2], np.float32))
+    zp = np.array([0, 3, -2, 7], np.int64)
+    per_axis = _fq_model(lambda m, x: F.fake_quantize(x * 3, m.s, zp, -128, 127, 1) * 2,
+                         s=s_axis)  # fmt: skip
+    check_export(per_axis, randn(3, 4), tmp_path, 13)
+    uint8 = _fq_model(lambda m, x: F.fake_quantize(x, 0.03, 128, 0, 255))
+    check_export(uint8, randn(3, 4), tmp_path, 17)
+    s_block = Parameter(np.abs(randn(4, 2, seed=2)) * 0.1 + 0.01)  # blocks of fc weights
+    w = Parameter(randn(4, 5, seed=3))
+    blocked = _fq_model(lambda m, x: x @ F.fake_quantize(m.w, m.s, 1, -8, 7, 1, block_size=3).T,
+                        s=s_block, w=w)  # fmt: skip
+    _, proto = check_export(blocked, randn(3, 5), tmp_path, 21)
+    q = next(n for n in proto.graph.node if n.op_type == "QuantizeLinear")
+    assert {a.name: a.i for a in q.attribute} == {"axis": 1, "block_size": 3}
+
+
+def test_fake_quantize_export_refusals(tmp_path):
+    import bpcli as bp
+    from bpcli import functional as F
+    from bpcli.nn import Parameter
+
+    x = np.ones((2, 4), np.float32)
+    cases = [
+        (lambda m, x: F.fake_quantize(x, 0.1, 0, -127, 127), 17, r"\[-127, 127\]"),
+        (lambda m, x: F.fake_quantize(x, 0.1, 0, -32768, 32767), 17, "opset 21"),
+        (lambda m, x: x @ F.fake_quantize(m.w, np.full((4, 2), 0.1, np.float32), 0, -128, 127,
+                                          1, block_size=2), 20, "blocked scales needs opset 21"),
+    ]  # fmt: skip
+    for fn, opset, msg in cases:
+        with pytest.raises(BpcliError, match=msg):
+            bp.onnx.export(_fq_model(fn, w=Parameter(np.ones((4, 4), np.float32))), x,
+                           tmp_path / "x.onnx", opset=opset)  # fmt: skip
+    with pytest.raises(BpcliError, match="float64"):
+        bp.onnx.export(_fq_model(lambda m, x: F.fake_quantize(x, 0.1, 0, -128, 127)),
+                       x.astype(np.float64), tmp_path / "x.onnx")  # fmt: skip

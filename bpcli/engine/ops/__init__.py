@@ -11,6 +11,7 @@ from bpcli.engine.ops import (
     nn,
     norm,
     pool,
+    quant,
     reduce,
     rnn,
     rnn_seq,
@@ -22,5 +23,5 @@ from bpcli.engine.ops import (
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
-    rnn_seq, scan, scatter, sort,
+    rnn_seq, scan, scatter, sort, quant,
 )  # fmt: skip
