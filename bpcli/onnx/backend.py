@@ -4,8 +4,9 @@ conformance suite runs against it: ``onnx.backend.test.BackendTest(bpcli.onnx.ba
 The graph runs in eval mode (ONNX inference semantics: Dropout off, BatchNormalization on its
 running statistics unless a node sets ``training_mode``), with gradients recorded through
 every float input so the suite exercises the differentiable engine path, not a numpy shortcut.
-Sequence and optional values travel as Python lists / None of Tensors, strings as ``str``-dtype
-constant Tensors; they are bound without the graph input's dtype and shape check.
+Sequence and optional values travel as Python lists / None of Tensors, maps as dicts of plain
+numbers, strings as ``str``-dtype constant Tensors; they are bound without the graph input's
+dtype and shape check.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def _to_value(x: Any, grad: bool) -> Any:
         return None
     if isinstance(x, list):
         return [_to_value(v, grad) for v in x]
+    if isinstance(x, dict):
+        return dict(x)  # a map: its values stay plain numbers
     a = x.data if isinstance(x, Tensor) else np.asarray(x)
     if a.dtype == object:
         return const(a.astype(str))
@@ -40,6 +43,8 @@ def _from_value(v: Any) -> Any:
         return None
     if isinstance(v, list):
         return [_from_value(t) for t in v]
+    if isinstance(v, dict):  # a map, with Python numbers as onnxruntime gives them
+        return {k: x.item() if isinstance(x, np.generic) else x for k, x in v.items()}
     a = np.asarray(v.data)
     return a.astype(object) if a.dtype.kind == "U" else a
 

@@ -150,7 +150,25 @@ def value_info(vi: onnx.ValueInfoProto) -> tuple[str, tuple, np.dtype | None]:
 def _describe(a) -> str:
     if isinstance(a, list):
         return f"sequence of {len(a)}"
+    if isinstance(a, dict):
+        return f"map of {len(a)}"
     return f"{tuple(a.shape)} {a.dtype}"
+
+
+def type_text(tp: onnx.TypeProto) -> str:
+    """A value's ONNX type as text: ``float32``, ``seq(map(int64, float32))``, ..."""
+    kind = tp.WhichOneof("value")
+    if kind == "tensor_type":
+        e = tp.tensor_type.elem_type
+        return str(np.dtype(helper.tensor_dtype_to_np_dtype(e))) if e else "tensor"
+    if kind == "sequence_type":
+        return f"seq({type_text(tp.sequence_type.elem_type)})"
+    if kind == "map_type":
+        key = onnx.TensorProto.DataType.Name(tp.map_type.key_type).lower()
+        return f"map({key}, {type_text(tp.map_type.value_type)})"
+    if kind == "optional_type":
+        return f"optional({type_text(tp.optional_type.elem_type)})"
+    return kind or "?"
 
 
 # Ops that take narrow floats as they are: Cast rounds into them by ONNX's rules, these set

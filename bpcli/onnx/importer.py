@@ -30,6 +30,7 @@ from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
     import_ops_detect,
     import_ops_grid,
     import_ops_index,
+    import_ops_maps,
     import_ops_math,
     import_ops_ml,
     import_ops_nn,
@@ -52,6 +53,7 @@ from bpcli.onnx.graph import (
     run_nodes,
     support_reason,
     toposort,
+    type_text,
     unsupported_nodes,
     value_info,
     views_of,
@@ -174,6 +176,7 @@ class OnnxModule(Module):
         object.__setattr__(self, "_consts", consts)
         self._inputs = [value_info(vi) for vi in g.input if vi.name not in inits]
         self._outputs = [value_info(vi) for vi in g.output]
+        self._type_text = {vi.name: type_text(vi.type) for vi in [*g.input, *g.output]}
         known = set(inits) | set(untied) | {n for n, _, _ in self._inputs}
         object.__setattr__(self, "_nodes", toposort(views, known, source))
         self._nograd: list[str] = []
@@ -206,8 +209,9 @@ class OnnxModule(Module):
                              "onnx model")  # fmt: skip
         env = {}
         for (name, shape, dtype), x in zip(self._inputs, inputs, strict=True):
-            if x is None or isinstance(x, list) or (isinstance(x, Tensor) and x.dtype.kind == "U"):
-                env[name] = x  # an optional, a sequence or strings: no tensor checks apply
+            strings = isinstance(x, Tensor) and x.dtype.kind == "U"
+            if x is None or isinstance(x, list | dict) or strings:
+                env[name] = x  # an optional, a sequence, a map or strings: no tensor checks
                 continue
             t = x if isinstance(x, Tensor) else const(np.asarray(x))
             if dtype is not None and t.dtype != dtype:
@@ -233,8 +237,8 @@ class OnnxModule(Module):
     def summary(self) -> ImportSummary:
         named = list(self.named_parameters())
         return ImportSummary(
-            inputs=[(n, s or (), str(d)) for n, s, d in self._inputs],
-            outputs=[(n, s or (), str(d)) for n, s, d in self._outputs],
+            inputs=[(n, s or (), self._type_text[n]) for n, s, _ in self._inputs],
+            outputs=[(n, s or (), self._type_text[n]) for n, s, _ in self._outputs],
             n_params=sum(p.size for _, p in named),
             trainable=[n for n, p in named if p.requires_grad],
             frozen=[n for n, p in named if not p.requires_grad],
