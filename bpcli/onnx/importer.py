@@ -29,6 +29,7 @@ from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
     import_ops_control,
     import_ops_detect,
     import_ops_grid,
+    import_ops_image,
     import_ops_index,
     import_ops_maps,
     import_ops_math,
