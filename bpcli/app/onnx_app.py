@@ -146,12 +146,12 @@ def _verify(result: ExportRunResult, model, path: Path, training: bool) -> None:
 # -- bpcli import / onnx check ------------------------------------------------------------------
 
 
-def load_onnx(path: str | os.PathLike):
+def load_onnx(path: str | os.PathLike, upcast: bool = False):
     """``bpcli.onnx.load``, with the list of unsupported nodes on one line."""
     from bpcli.onnx.importer import load
 
     try:
-        return load(os.fspath(path))
+        return load(os.fspath(path), upcast=upcast)
     except BpcliError as e:
         raise BpcliError(e.msg.replace(":\n  ", ": ").replace("\n  ", "; "), e.where) from None
 
@@ -272,7 +272,7 @@ def onnx_model(spec, ds):
     where = f"{spec.source}: model.onnx"
     if ds.task == "language":
         raise BpcliError("fine-tuning an ONNX model on a language dataset is not supported", where)
-    model = load_onnx(spec.model["onnx"])
+    model = load_onnx(spec.model["onnx"], upcast=True)  # a float16 graph trains in float32
     if len(model._inputs) != 1 or len(model._outputs) != 1:
         raise BpcliError(f"training needs one input and one output; the graph has "
                          f"{len(model._inputs)} and {len(model._outputs)}", where)  # fmt: skip

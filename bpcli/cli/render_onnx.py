@@ -61,6 +61,12 @@ def import_summary(s, as_json: bool = False) -> None:
         f"parameters: {s.n_params:,} in {len(s.trainable) + len(s.frozen)} tensors "
         f"({len(s.trainable)} trainable, {len(s.frozen)} frozen), {len(s.buffers)} buffers"
     )
+    if s.upcast:
+        out.print(f"float16/bfloat16 upcast to float32 for training ({s.upcast} tensors and types)")
+    if s.narrow_weights:
+        out.print(f"[yellow]{s.narrow_weights} float16/bfloat16 initializers are constants "
+                  "here[/yellow]; `bpcli train` upcasts the graph and trains them in "
+                  "float32")  # fmt: skip
     if s.untied:
         out.print("untied shared initializers: " + ", ".join(s.untied))
     if s.no_gradient_ops:

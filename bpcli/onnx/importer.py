@@ -61,6 +61,7 @@ from bpcli.onnx.graph import (
     walk,
 )
 from bpcli.onnx.import_ops import Context, NodeView
+from bpcli.onnx.minifloat import is_narrow_float
 
 __all__ = [
     "ImportSummary",
@@ -95,10 +96,15 @@ class ImportSummary:
     buffers: list[str]
     untied: list[str] = field(default_factory=list)
     no_gradient_ops: list[str] = field(default_factory=list)
+    upcast: int = 0  # narrow-float tensors and types rewritten to float32 (``load(upcast=)``)
+    narrow_weights: int = 0  # float16/bfloat16 initializers left as constants
 
     def __str__(self) -> str:
         conv = f" (converted from {self.converted_from})" if self.converted_from else ""
         lines = [f"{self.source}: {self.producer or 'unknown producer'}, opset {self.opset}{conv}"]
+        if self.upcast:
+            lines.append(f"float16/bfloat16 upcast to float32 for training ({self.upcast} "
+                         f"tensors and types)")  # fmt: skip
         for title, rows in (("inputs", self.inputs), ("outputs", self.outputs)):
             lines.append(f"{title}:")
             lines += [f"  {n} {list(s)} {d}" for n, s, d in rows]
@@ -107,6 +113,10 @@ class ImportSummary:
         lines.append(f"parameters: {self.n_params:,} in {len(self.trainable) + len(self.frozen)} "
                      f"tensors ({len(self.trainable)} trainable, {len(self.frozen)} frozen), "
                      f"{len(self.buffers)} buffers")  # fmt: skip
+        if self.narrow_weights:
+            lines.append(f"{self.narrow_weights} float16/bfloat16 initializers are constants "
+                         "here; `bpcli train` (load(upcast=True)) trains them in "
+                         "float32")  # fmt: skip
         if self.untied:
             lines.append("untied shared initializers: " + ", ".join(self.untied))
         if self.no_gradient_ops:
@@ -185,7 +195,9 @@ class OnnxModule(Module):
                           .strip(), opset=opsets.get("", 0), converted_from=converted_from,
                           untied=[f"{k} (copy of {o})" for k, o in aliases.items()]
                           + [f"{k} (copy of {o} for {u})" for k, (o, u) in untied.items()],
-                          op_counts=dict(Counter(v.op_type for _, v in walk(views))))  # fmt: skip
+                          op_counts=dict(Counter(v.op_type for _, v in walk(views))),
+                          narrow_weights=sum(is_narrow_float(c.dtype)
+                                             for c in consts.values()))  # fmt: skip
 
     # -- hooks the op importers call ------------------------------------------------------------
     def _note_nograd(self, node: NodeView) -> None:
@@ -284,7 +296,7 @@ def _untie(views: list[NodeView], inits: dict) -> dict[str, tuple[str, str]]:
 
 
 def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
-         untie: bool = True, check: bool = True) -> OnnxModule:  # fmt: skip
+         untie: bool = True, check: bool = True, upcast: bool = False) -> OnnxModule:  # fmt: skip
     """Import an ONNX model (file path or ModelProto) as a trainable :class:`OnnxModule`.
 
     Args:
@@ -293,6 +305,8 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
         opset_convert: bring models older than opset 7 to opset 13 with onnx's converter.
         untie: give each Conv/Gemm/MatMul/RNN that shares a weight initializer its own copy.
         check: run ``onnx.checker`` first.
+        upcast: rewrite a float16/bfloat16 graph to float32 (weights, inputs, outputs, casts),
+            so its weights train; without it they are constants and each node rounds back.
 
     Raises:
         BpcliError: unreadable file, failed check, or unsupported nodes (all listed at once).
@@ -311,4 +325,11 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
             converted_from = opset
         except Exception:
             pass
-    return OnnxModule(model, source, trainable, untie, converted_from)
+    widened = 0
+    if upcast:
+        from bpcli.onnx.upcast import upcast as to_float32
+
+        model, widened = to_float32(model)
+    mod = OnnxModule(model, source, trainable, untie, converted_from)
+    mod._info["upcast"] = widened
+    return mod
