@@ -102,7 +102,7 @@ def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike,
         n_out = len(flatten_outputs(model(Tensor(x))))
     in_names, out_names = None, output_names(built, n_out)
     if hasattr(model, "input_names") and hasattr(model, "_outputs"):  # an imported graph
-        in_names, out_names = model.input_names, [n for n, _, _ in model._outputs]
+        in_names, out_names = model.input_names, [n for n, _, _ in model._outputs][:n_out]
     res = export(model, x, out, opset=opset, dynamic_batch=dynamic_batch, training=training,
                  input_names=in_names, output_names=out_names)  # fmt: skip
     import onnx
@@ -146,12 +146,14 @@ def _verify(result: ExportRunResult, model, path: Path, training: bool) -> None:
 # -- bpcli import / onnx check ------------------------------------------------------------------
 
 
-def load_onnx(path: str | os.PathLike, upcast: bool = False):
-    """``bpcli.onnx.load``, with the list of unsupported nodes on one line."""
-    from bpcli.onnx.importer import load
+def load_onnx(path: str | os.PathLike, upcast: bool = False, language: bool = False):
+    """``bpcli.onnx.load``, with the list of unsupported nodes on one line; ``language`` runs
+    the graph as a language model (``model(x, state) -> (logits, None)``)."""
+    from bpcli.onnx.importer import OnnxLanguageModel, OnnxModule, load
 
     try:
-        return load(os.fspath(path), upcast=upcast)
+        return load(os.fspath(path), upcast=upcast,
+                    cls=OnnxLanguageModel if language else OnnxModule)  # fmt: skip
     except BpcliError as e:
         raise BpcliError(e.msg.replace(":\n  ", ": ").replace("\n  ", "; "), e.where) from None
 
@@ -270,17 +272,27 @@ def onnx_model(spec, ds):
     """``(model, ds)``: the spec's ONNX file imported (head replaced), and the dataset with its
     samples shaped as the graph's input wants them."""
     where = f"{spec.source}: model.onnx"
-    if ds.task == "language":
-        raise BpcliError("fine-tuning an ONNX model on a language dataset is not supported", where)
-    model = load_onnx(spec.model["onnx"], upcast=True)  # a float16 graph trains in float32
-    if len(model._inputs) != 1 or len(model._outputs) != 1:
+    lm = ds.task == "language"
+    model = load_onnx(spec.model["onnx"], upcast=True, language=lm)  # float16 trains in float32
+    if len(model._inputs) != 1 or (len(model._outputs) != 1 and not lm):
         raise BpcliError(f"training needs one input and one output; the graph has "
                          f"{len(model._inputs)} and {len(model._outputs)}", where)  # fmt: skip
     _, shape, dtype = model._inputs[0]
-    ds = ds.with_x(_fit_x(ds.x, shape, dtype, where))
+    if lm:  # token ids in; the first output is the logits (state outputs are not carried)
+        if dtype is not None and dtype.kind not in "iu":
+            raise BpcliError(f"a language dataset needs a graph of token ids, but its input "
+                             f"{model.input_names[0]} is {dtype}", where)  # fmt: skip
+        ds = ds.with_x(ds.x.astype(dtype or np.int64))
+        steps = shape[1] if shape and len(shape) == 2 and isinstance(shape[1], int) else None
+        if steps and steps != spec.train["bptt"]:
+            raise BpcliError(f"the graph takes windows of {steps} tokens; train with "
+                             f"--set train.bptt={steps}", f"{spec.source}: train.bptt")  # fmt: skip
+    else:
+        ds = ds.with_x(_fit_x(ds.x, shape, dtype, where))
     if spec.model.get("replace_head"):
         replace_head(model, spec.model["replace_head"], np.random.default_rng([spec.seed, 2]))
-    _dry_run(model, ds.x[:2], where)
+    window = spec.train["bptt"]
+    _dry_run(model, ds.x[:window].reshape(1, -1) if lm else ds.x[:2], where)
     freeze(model, spec.model.get("freeze") or (), f"{spec.source}: model.freeze")
     model.train()
     return model, ds

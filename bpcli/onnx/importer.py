@@ -65,6 +65,7 @@ from bpcli.onnx.minifloat import is_narrow_float
 
 __all__ = [
     "ImportSummary",
+    "OnnxLanguageModel",
     "OnnxModule",
     "Subgraph",
     "load",
@@ -262,6 +263,29 @@ class OnnxModule(Module):
         return f"{self._info['source']!r}, {len(self._nodes)} nodes"
 
 
+class OnnxLanguageModel(OnnxModule):
+    """A token ids -> logits graph run as bpcli's language models are: ``model(x, state)``
+    gives ``(logits, None)``. The graph's first output is the logits; state outputs (a
+    recurrent graph exported with them) are not carried, so every BPTT window starts from the
+    state the graph starts from."""
+
+    language_model, stateful = True, False
+
+    def forward(self, x, state=None):
+        x = x if isinstance(x, Tensor) else const(np.asarray(x))
+        shape = self._inputs[0][1]
+        steps = shape[1] if shape and len(shape) == 2 and isinstance(shape[1], int) else 0
+        t = x.shape[1] if x.ndim == 2 else 0
+        if steps and 0 < t < steps:
+            # a graph of fixed windows gets the last, shorter one padded at the end: a causal
+            # model's logits up to t do not see what follows, so they are exact
+            pad = np.zeros((x.shape[0], steps - t), x.dtype)
+            x = const(np.concatenate([x.data, pad], axis=1))
+        out = super().forward(x)
+        logits = out[0] if isinstance(out, tuple) else out
+        return (logits[:, :t] if steps and 0 < t < steps else logits), None
+
+
 def _alias_identities(views: list[NodeView], inits: dict) -> dict[str, str]:
     """``y = Identity(initializer)`` is how torch.onnx writes a weight it de-duplicated (a fresh
     BatchNorm's running_mean equals its bias): give ``y`` its own initializer under its name."""
@@ -296,7 +320,8 @@ def _untie(views: list[NodeView], inits: dict) -> dict[str, tuple[str, str]]:
 
 
 def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
-         untie: bool = True, check: bool = True, upcast: bool = False) -> OnnxModule:  # fmt: skip
+         untie: bool = True, check: bool = True, upcast: bool = False,
+         cls: type[OnnxModule] = OnnxModule) -> OnnxModule:  # fmt: skip
     """Import an ONNX model (file path or ModelProto) as a trainable :class:`OnnxModule`.
 
     Args:
@@ -307,6 +332,8 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
         check: run ``onnx.checker`` first.
         upcast: rewrite a float16/bfloat16 graph to float32 (weights, inputs, outputs, casts),
             so its weights train; without it they are constants and each node rounds back.
+        cls: the module class (:class:`OnnxLanguageModel` runs a token graph as a language
+            model for training).
 
     Raises:
         BpcliError: unreadable file, failed check, or unsupported nodes (all listed at once).
@@ -330,6 +357,6 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
         from bpcli.onnx.upcast import upcast as to_float32
 
         model, widened = to_float32(model)
-    mod = OnnxModule(model, source, trainable, untie, converted_from)
+    mod = cls(model, source, trainable, untie, converted_from)
     mod._info["upcast"] = widened
     return mod

@@ -172,3 +172,33 @@ def test_plugin_onnx_ops(unsupported, monkeypatch):
     assert rows["bad1"].supported and not rows["bad2"].supported
     assert rows["bad2"].reason == "no importer for this op"
     assert emitter_of("not_an_op") is not None and emitter_of("still_not_an_op") is None
+
+
+def test_an_exported_language_model_fine_tunes_from_its_onnx_file(tmp_path):
+    import bpcli as bp
+    from bpcli.onnx.importer import OnnxLanguageModel, load
+
+    small = ("--set", "data.limit=20000", "--epochs", 1)
+    res = run("train", Path(__file__).parents[2] / "models" / "char-lstm.toml", *small, "--out",
+              tmp_path / "lm", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    before = json.loads(res.stdout.splitlines()[-1])["test_perplexity"]
+    assert run("export", tmp_path / "lm", "-o", tmp_path / "lm.onnx").exit_code == 0
+    res = run("train", tmp_path / "lm.onnx", "--dataset", "austen", *small, "--out",
+              tmp_path / "ft", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    after = json.loads(res.stdout.splitlines()[-1])["test_perplexity"]
+    assert after < before  # one more epoch, through the imported graph
+    res = run("export", tmp_path / "ft", "-o", tmp_path / "ft.onnx", "--verify")
+    assert res.exit_code == 0, res.stderr
+    # the graph takes windows of 64: a shorter one is padded at the end, which a causal model
+    # does not see, so its logits are the full window's first ones
+    lm = load(tmp_path / "ft.onnx", cls=OnnxLanguageModel)
+    x = np.random.default_rng(0).integers(0, 75, (3, 64))
+    full, _ = lm(bp.tensor(x))
+    part, state = lm(bp.tensor(x[:, :10]))
+    assert state is None and part.shape == (3, 10, 75)
+    np.testing.assert_allclose(part.data, full.data[:, :10], rtol=1e-5, atol=1e-6)
+    res = run("train", tmp_path / "lm.onnx", "--dataset", "austen", "--set", "train.bptt=32",
+              "--out", tmp_path / "bad")  # fmt: skip
+    assert res.exit_code == 2 and "--set train.bptt=64" in one_line_error(res)
