@@ -233,7 +233,24 @@ def _info(spec, built, run_dir, st: LoopState, resume) -> dict[str, Any]:
         "n_val": len(built.splits.val) if built.splits.val is not None else 0,
         "n_params": built.model.num_parameters(), "monitor": st.monitor,
         "resumed_from": None if resume is None else str(resume),
+        "notes": _import_notes(built.model),
     }  # fmt: skip
+
+
+def _import_notes(model) -> list[str]:
+    """What an imported ONNX graph's summary says that changes what trains."""
+    if not hasattr(model, "_outputs") or not callable(getattr(model, "summary", None)):
+        return []
+    s = model.summary()
+    notes = []
+    if s.upcast:
+        notes.append(f"float16/bfloat16 graph upcast to float32 ({s.upcast} tensors and types)")
+    if s.frozen:
+        notes.append(f"{len(s.frozen)} of {len(s.frozen) + len(s.trainable)} parameter tensors "
+                     "frozen")  # fmt: skip
+    if s.untied:
+        notes.append("untied shared initializers: " + ", ".join(s.untied))
+    return notes
 
 
 def _diagnostics(spec, built, diagnose, log, reporter):

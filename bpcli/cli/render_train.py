@@ -220,6 +220,8 @@ class RichReporter:
             head.append(f"resuming after epoch {start}")
         if head:
             self.console.print("  ".join(str(h) for h in head))
+        for note in _get(info, "notes") or ():
+            self.console.print(f"[dim]{note}[/dim]")
         self.progress = Progress(
             TextColumn("{task.description}", style="bold"),
             BarColumn(bar_width=28),

@@ -202,3 +202,10 @@ def test_an_exported_language_model_fine_tunes_from_its_onnx_file(tmp_path):
     res = run("train", tmp_path / "lm.onnx", "--dataset", "austen", "--set", "train.bptt=32",
               "--out", tmp_path / "bad")  # fmt: skip
     assert res.exit_code == 2 and "--set train.bptt=64" in one_line_error(res)
+
+
+def test_train_says_what_the_import_changed(mlp, tmp_path):
+    res = run("train", mlp, "--dataset", "digits", "--freeze", "0.*", "--replace-head", 10,
+              "--epochs", 1, "--out", tmp_path / "r")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert "2 of 4 parameter tensors frozen" in res.output
