@@ -65,14 +65,23 @@ def _layer_flags(report) -> dict[str, list]:
     return by
 
 
-def diag_table(report, series: dict[str, list[float]] | None = None, title: str = "") -> Table:
-    """One check point: a row per parameter tensor, layer name on its first row."""
+def diag_table(report, series: dict[str, list[float]] | None = None, title: str = "",
+               trend_width: int = 16) -> Table:  # fmt: skip
+    """One check point: a row per parameter tensor, layer name on its first row; the trend
+    column is ``trend_width`` characters (narrow terminals need the room for the numbers)."""
     title = title or f"Gradient health at step {report.step} (epoch {report.epoch})"
     table = Table(title=title, title_justify="left", pad_edge=False, padding=(0, 1))
-    for col, justify in (("layer", "left"), ("param", "left"), ("|grad|", "right"),
-                         ("max|g|", "right"), ("zeros", "right"), ("|w|", "right"),
-                         ("upd/w", "right"), ("trend", "left"), ("flags", "left")):  # fmt: skip
-        table.add_column(col, justify=justify, no_wrap=col != "flags")
+    # numbers keep their width (they are the point); long layer and tensor names give way,
+    # and without the room for it (trend_width 0) the trend column is left out
+    for col, justify, lo, hi in (
+        ("layer", "left", 5, 14), ("param", "left", 5, 16), ("|grad|", "right", 7, None),
+        ("max|g|", "right", 7, None), ("zeros", "right", 5, None), ("|w|", "right", 7, None),
+        ("upd/w", "right", 7, None), ("trend", "left", trend_width, None),
+        ("flags", "left", 9, None),
+    ):  # fmt: skip
+        if col != "trend" or trend_width:
+            table.add_column(col, justify=justify, no_wrap=col != "flags", min_width=lo,
+                             max_width=hi)  # fmt: skip
     flagged = _layer_flags(report)
     acts = {a.name: a for a in report.activations}
     after = _activation_after(report)
@@ -95,7 +104,8 @@ def diag_table(report, series: dict[str, list[float]] | None = None, title: str 
         table.add_row(
             layer if layer != prev else "", short, Text(_num(p.grad_norm), style=style),
             _num(p.grad_max), _pct(p.zero_frac), _num(p.weight_norm), _num(p.update_ratio),
-            sparkline((series or {}).get(p.name, [p.grad_norm])), cells,
+            *([sparkline((series or {}).get(p.name, [p.grad_norm]), trend_width)]
+              if trend_width else []), cells,
         )  # fmt: skip
         prev = layer
     return table

@@ -297,7 +297,8 @@ class RichReporter:
                 for name, v in r.layer_norms().items():
                     series.setdefault(name, []).append(v)
             last = self._diag[-1]
-            self.console.print(diag_table(last, series))
+            width = 16 if self.console.width >= 120 else 0  # no trend column in narrow ones
+            self.console.print(diag_table(last, series, trend_width=width))
             if last.flags:
                 self.console.print(flag_lines(last.flags))
             self.console.print()

@@ -13,8 +13,8 @@ SIGMOID = str(ROOT / "models" / "deep-sigmoid.toml")
 RELU_HE = str(ROOT / "models" / "deep-relu-he.toml")
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], env={"COLUMNS": "100"})
+def run(*args, columns=100):
+    return CliRunner().invoke(cli, [str(a) for a in args], env={"COLUMNS": str(columns)})
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,16 @@ def test_train_shows_a_compact_line_per_epoch_then_the_table(sigmoid_run):
     _, text = sigmoid_run
     assert text.count("grad health: vanishing in 0, 2, 4, 6") == 2
     assert "Gradient health at step 80 (epoch 2)" in text
-    for col in ("|grad|", "max|g|", "zeros", "|w|", "upd/w", "trend"):
+    for col in ("|grad|", "max|g|", "zeros", "|w|", "upd/w"):
         assert col in text
+    assert "trend" not in text  # 100 columns: the numbers and flags get the room
     assert "⚠ vanishing in 0, 2, 4" in text and "fix: use ReLU with He" in text
+
+
+def test_a_wide_terminal_also_gets_the_trend_column(tmp_path):
+    result = run("train", SIGMOID, "--epochs", "1", "--out", tmp_path / "r", columns=140)
+    assert result.exit_code == 0, result.output
+    assert "trend" in result.stdout and "vanishing" in result.stdout
 
 
 def test_healthy_net_says_ok(tmp_path):
