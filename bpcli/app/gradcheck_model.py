@@ -337,7 +337,7 @@ def gradcheck_source(source: str | Path, layers=(), batch: int = 4, seed: int = 
 
         if not p.exists():
             raise BpcliError("no such file", str(p))
-        model = load(p)
+        model = load(p, upcast="float64")  # its constants and casts too, not only the weights
         xs = _onnx_inputs(model, batch, np.random.default_rng(seed))
         return check_module(model, tuple(xs), layers=layers, seed=seed, source=str(p),
                             kind="onnx", **kw)  # fmt: skip

@@ -320,7 +320,7 @@ def _untie(views: list[NodeView], inits: dict) -> dict[str, tuple[str, str]]:
 
 
 def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
-         untie: bool = True, check: bool = True, upcast: bool = False,
+         untie: bool = True, check: bool = True, upcast: bool | str = False,
          cls: type[OnnxModule] = OnnxModule) -> OnnxModule:  # fmt: skip
     """Import an ONNX model (file path or ModelProto) as a trainable :class:`OnnxModule`.
 
@@ -332,6 +332,7 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
         check: run ``onnx.checker`` first.
         upcast: rewrite a float16/bfloat16 graph to float32 (weights, inputs, outputs, casts),
             so its weights train; without it they are constants and each node rounds back.
+            ``"float64"`` rewrites every float to float64 (gradient checks).
         cls: the module class (:class:`OnnxLanguageModel` runs a token graph as a language
             model for training).
 
@@ -354,9 +355,9 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
             pass
     widened = 0
     if upcast:
-        from bpcli.onnx.upcast import upcast as to_float32
+        from bpcli.onnx.upcast import upcast as upcast_graph
 
-        model, widened = to_float32(model)
+        model, widened = upcast_graph(model, "float32" if upcast is True else upcast)
     mod = cls(model, source, trainable, untie, converted_from)
     mod._info["upcast"] = widened
     return mod

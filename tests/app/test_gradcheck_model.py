@@ -87,3 +87,22 @@ def test_onnx_file(tmp_path):
     r = gradcheck_source(tmp_path / "m.onnx")
     assert r.passed and r.kind == "onnx" and r.objective == "sum(output * R)"
     assert {t.layer for t in r.tensors} >= {"input"}
+
+
+def test_onnx_file_with_float32_constants_and_casts_checks_in_float64(tmp_path):
+    # a Constant scale and a Cast to float: in float64 they would clash with the weights
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((3, 4), np.float32), "w")
+    nodes = [helper.make_node("Constant", [], ["s"], value=numpy_helper.from_array(
+                 np.array(0.5, np.float32))),
+             helper.make_node("MatMul", ["x", "w"], ["h"]),
+             helper.make_node("Mul", ["h", "s"], ["m"]),
+             helper.make_node("Cast", ["m"], ["y"], to=TensorProto.FLOAT)]  # fmt: skip
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, ["N", 3])],
+                          [helper.make_tensor_value_info("y", 1, ["N", 4])], [w])  # fmt: skip
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "c.onnx")  # fmt: skip
+    r = gradcheck_source(tmp_path / "c.onnx")
+    assert r.passed and {t.name for t in r.tensors} >= {"w"}
