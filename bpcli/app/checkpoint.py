@@ -100,6 +100,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         BpcliError: the file is missing, truncated, corrupted or not a bpcli checkpoint.
     """
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from bpcli.app.spec import ONNX_HINT
+
+        raise BpcliError(f"an ONNX model, not a checkpoint: {ONNX_HINT}", str(path))
     if path.is_dir():
         raise BpcliError("is a directory, not a checkpoint file (try best.npz or last.npz in it)",
                          str(path))  # fmt: skip

@@ -115,10 +115,15 @@ class Spec:
 # -- loading ------------------------------------------------------------------------------------
 
 
+ONNX_HINT = "`bpcli import FILE` describes it, `bpcli train FILE --dataset NAME` fine-tunes it"
+
+
 def load_spec(path: str | Path, overrides=()) -> Spec:
     """Read, override (``"a.b=value"``, the value parsed as TOML) and resolve a spec file."""
     p = Path(path)
     where = str(p)
+    if p.suffix.lower() == ".onnx":
+        raise BpcliError(f"an ONNX model, not a spec: {ONNX_HINT}", where)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -209,3 +209,16 @@ def test_train_says_what_the_import_changed(mlp, tmp_path):
               "--epochs", 1, "--out", tmp_path / "r")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert "2 of 4 parameter tensors frozen" in res.output
+
+
+CMDS = [("lr-find",), ("sweep", "--lr", "1e-3:1e-1:3"), ("info",), ("eval",),
+        ("export", "-o", "x.onnx"), ("gradcheck",)]  # fmt: skip
+
+
+@pytest.mark.parametrize("cmd", CMDS)
+def test_commands_that_take_a_spec_or_checkpoint_point_an_onnx_file_to_import_and_train(mlp, cmd):
+    res = run(cmd[0], mlp, *cmd[1:])
+    if cmd[0] == "gradcheck":  # it takes ONNX files
+        assert res.exit_code == 0, res.stderr
+        return
+    one_line_error(res, "an ONNX model, not a", "bpcli train FILE --dataset NAME")
