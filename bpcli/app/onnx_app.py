@@ -283,10 +283,10 @@ def onnx_model(spec, ds):
             raise BpcliError(f"a language dataset needs a graph of token ids, but its input "
                              f"{model.input_names[0]} is {dtype}", where)  # fmt: skip
         ds = ds.with_x(ds.x.astype(dtype or np.int64))
-        steps = shape[1] if shape and len(shape) == 2 and isinstance(shape[1], int) else None
-        if steps and steps != spec.train["bptt"]:
-            raise BpcliError(f"the graph takes windows of {steps} tokens; train with "
-                             f"--set train.bptt={steps}", f"{spec.source}: train.bptt")  # fmt: skip
+        if model.window and model.window != spec.train["bptt"]:
+            raise BpcliError(f"the graph takes windows of {model.window} tokens; train with "
+                             f"--set train.bptt={model.window}",
+                             f"{spec.source}: train.bptt")  # fmt: skip
     else:
         ds = ds.with_x(_fit_x(ds.x, shape, dtype, where))
     if spec.model.get("replace_head"):

@@ -83,6 +83,7 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_spec(run_dir: Path, spec) -> None:
+    """The resolved spec, and a copy of the ONNX file it fine-tunes, if any."""
     write_text(run_dir / SPEC_FILE, spec.to_toml())
     if "onnx" in spec.model:
         copy_graph(run_dir, Path(spec.model["onnx"]))

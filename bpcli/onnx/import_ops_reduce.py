@@ -128,21 +128,8 @@ def topk(ctx, node, inputs):
     x, k = inputs[0], int(inputs[1].data.reshape(-1)[0])
     axis = node.attr("axis", -1) % x.ndim
     largest, is_sorted = node.attr("largest", 1), node.attr("sorted", 1)
-    if x.dtype.kind == "f":  # the engine op: its gradient, and an export computes the indices
-        return F.topk(x, k, axis, bool(largest), bool(is_sorted))
-    # a stable sort keeps the lower index first among equal values, as the ONNX reference;
-    # descending order sorts the reversed axis (negation would wrap unsigned ints)
-    if largest:
-        n = x.shape[axis]
-        idx = n - 1 - np.flip(np.argsort(np.flip(x.data, axis), axis=axis, kind="stable"), axis)
-    else:
-        idx = np.argsort(x.data, axis=axis, kind="stable")
-    idx = np.take(idx, np.arange(k), axis=axis)
-    if not is_sorted:
-        idx = np.sort(idx, axis=axis)
-    idx = idx.astype(np.int64)
-    values = F.gather(x, axis, idx) if grad(x) else wrap(np.take_along_axis(x.data, idx, axis))
-    return values, wrap(idx)
+    # the engine op for every dtype: its gradient, and an export computes the indices too
+    return F.topk(x, k, axis, bool(largest), bool(is_sorted))
 
 
 @register("Einsum", since=12)

@@ -139,12 +139,11 @@ def gather(ctx, node, inputs):
 def gather_elements(ctx, node, inputs):
     x, idx = inputs
     axis = node.attr("axis", 0) % x.ndim
-    i = idx.data.astype(np.int64)
-    i = np.where(i < 0, i + x.shape[axis], i)
-    if not grad(x):
-        return wrap(np.take_along_axis(x.data, i, axis))
-    # indices used as they are stay the graph's own value (an ArgMax's, say) for export
-    return F.gather(x, axis, idx if np.array_equal(i, idx.data) else i)
+    if not grad(x):  # numpy reads negative indices from the end, as ONNX does
+        return wrap(np.take_along_axis(x.data, idx.data.astype(np.int64), axis))
+    # the engine wraps negative indices itself and keeps the index tensor on the tape when it
+    # can use it as it is (an ArgMax's, say), so an export computes it too
+    return F.gather(x, axis, idx)
 
 
 @register("Shape")

@@ -271,10 +271,15 @@ class OnnxLanguageModel(OnnxModule):
 
     language_model, stateful = True, False
 
+    @property
+    def window(self) -> int:
+        """The tokens per window the graph takes when that is fixed, else 0."""
+        shape = self._inputs[0][1]
+        return shape[1] if shape and len(shape) == 2 and isinstance(shape[1], int) else 0
+
     def forward(self, x, state=None):
         x = x if isinstance(x, Tensor) else const(np.asarray(x))
-        shape = self._inputs[0][1]
-        steps = shape[1] if shape and len(shape) == 2 and isinstance(shape[1], int) else 0
+        steps = self.window
         t = x.shape[1] if x.ndim == 2 else 0
         if steps and 0 < t < steps:
             # a graph of fixed windows gets the last, shorter one padded at the end: a causal

@@ -54,7 +54,9 @@ class _LambdaSchedule(LRScheduler):
     """Holds one ``lr_lambda`` per param group and saves what torch saves of them: nothing
     of a plain function, the ``__dict__`` of a callable object."""
 
-    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int):
+    def __init__(
+        self, optimizer: Optimizer, lr_lambda: LrLambda | list[LrLambda], last_epoch: int = -1
+    ):
         if not isinstance(optimizer, Optimizer):
             raise BpcliError(f"{type(optimizer).__name__} is not an Optimizer", self._name)
         n = len(optimizer.param_groups)
@@ -110,11 +112,6 @@ class LambdaLR(_LambdaSchedule):
         last_epoch: index of the last epoch; -1 starts a new schedule.
     """
 
-    def __init__(
-        self, optimizer: Optimizer, lr_lambda: LrLambda | list[LrLambda], last_epoch: int = -1
-    ):
-        super().__init__(optimizer, lr_lambda, last_epoch)
-
     def get_lr(self) -> list[float]:
         return [
             b * fn(self.last_epoch) for fn, b in zip(self.lr_lambdas, self.base_lrs, strict=True)
@@ -129,11 +126,6 @@ class MultiplicativeLR(_LambdaSchedule):
         lr_lambda: a function of the epoch giving the factor, or one function per group.
         last_epoch: index of the last epoch; -1 starts a new schedule.
     """
-
-    def __init__(
-        self, optimizer: Optimizer, lr_lambda: LrLambda | list[LrLambda], last_epoch: int = -1
-    ):
-        super().__init__(optimizer, lr_lambda, last_epoch)
 
     def get_lr(self) -> list[float]:
         if self._is_initial:
