@@ -36,9 +36,9 @@ test-all: install
 bench: install
 	$(BIN)/bpcli bench
 
-# The ONNX project's own backend test suite, run through bpcli.onnx.backend.
+# The ONNX project's own backend test suite, run through bpcli.onnx.conformance.backend.
 onnx-conformance: install
-	$(BIN)/python -m bpcli.onnx.conformance
+	$(BIN)/python -m bpcli.onnx.conformance.suite
 
 lint: install
 	$(BIN)/ruff check bpcli tests scripts $(EXTRAS)

@@ -59,7 +59,7 @@ def bench_cmd(
       bpcli bench --only lstm --only transformer --no-startup
       bpcli bench --diagnostics 10 --threads 1
     """
-    from bpcli.app import bench
+    from bpcli.app.bench import runner as bench
     from bpcli.cli import render
 
     if diag_rounds is not None:
@@ -76,7 +76,7 @@ def _diagnostics_overhead(rounds: int, threads: int | None, as_json: bool) -> No
     import io
 
     import bpcli
-    from bpcli.app.bench_diag import measure
+    from bpcli.app.bench.diagnostics import measure
     from bpcli.cli import render, render_train
 
     if threads is not None:

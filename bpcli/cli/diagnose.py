@@ -26,7 +26,7 @@ def diagnose_cmd(run_dir: str, svg: str | None, html: str | None, as_json: bool)
       bpcli diagnose runs/<run> --svg grads.svg
       bpcli diagnose runs/<run> --json | jq '.flags[].kind'
     """
-    from bpcli.app.diagnostics_report import load_run
+    from bpcli.app.diagnostics.report import load_run
 
     run = load_run(run_dir)
     if as_json:

@@ -28,7 +28,7 @@ def eval_cmd(checkpoint: str, dataset: str | None, as_json: bool) -> None:
       bpcli eval runs/mlp-digits-20250101-120000/last.npz --json
       bpcli eval runs/cnn-digits/best.npz --dataset my_digits.npz
     """
-    from bpcli.app.evaluate import evaluate
+    from bpcli.app.training.evaluate import evaluate
     from bpcli.cli import render_train
 
     result = evaluate(checkpoint, dataset=dataset)
@@ -59,7 +59,7 @@ def predict_cmd(checkpoint: str, input_npz: str, out_path: str | None, as_json: 
       bpcli predict runs/mlp-digits-20250101-120000 digits.npz -o preds.npz
       bpcli predict runs/mlp-digits-20250101-120000/best.npz digits.npz --json
     """
-    from bpcli.app.evaluate import predict
+    from bpcli.app.training.evaluate import predict
     from bpcli.cli import render_train
 
     result = predict(checkpoint, input_npz, out_path)

@@ -47,7 +47,7 @@ def gradcheck_cmd(source, layers, eps, atol, rtol, batch, directions, full_below
       bpcli gradcheck runs/cnn-digits-20250101-120000 --layers 'conv*'
       bpcli gradcheck model.onnx --json
     """
-    from bpcli.app.gradcheck_model import gradcheck_source
+    from bpcli.app.experiments.gradcheck import gradcheck_source
     from bpcli.cli import render_check
 
     report = gradcheck_source(source, layers=layers, batch=batch, seed=seed, eps=eps,

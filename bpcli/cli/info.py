@@ -26,7 +26,7 @@ def info_cmd(target: str, overrides: tuple[str, ...], as_json: bool) -> None:
       bpcli info models/cnn-digits.toml
       bpcli info runs/mlp-digits-20250101-120000 --json
     """
-    from bpcli.app.summary import summarize
+    from bpcli.app.info.summary import summarize
     from bpcli.cli import render_train
 
     built, name = _model_of(target, overrides)
@@ -37,14 +37,14 @@ def info_cmd(target: str, overrides: tuple[str, ...], as_json: bool) -> None:
 def _model_of(target: str, overrides: tuple[str, ...]):
     """The built model of a spec, or of a checkpoint with its parameters loaded."""
     if Path(target).suffix.lower() == ".toml":
-        from bpcli.app.build import build
-        from bpcli.app.spec import load_spec
+        from bpcli.app.model.build import build
+        from bpcli.app.spec.schema import load_spec
 
         spec = load_spec(target, overrides=overrides)
         return build(spec, data=False), spec.name
     if overrides:
         raise BpcliError("applies to a spec, not a checkpoint", where="--set")
-    from bpcli.app.evaluate import restore
+    from bpcli.app.training.evaluate import restore
 
     built, ckpt, _ = restore(target, data=False)
     return built, ckpt["spec"].get("name", "")

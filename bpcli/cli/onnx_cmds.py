@@ -37,7 +37,7 @@ def export_cmd(checkpoint: str, out: str, opset: int, dynamic_batch: bool, verif
       bpcli export runs/mlp-digits-20250101-120000 -o mlp.onnx --verify
       bpcli export runs/cnn/best.npz -o cnn.onnx --opset 13 --static-batch --json
     """
-    from bpcli.app.onnx_app import export_run
+    from bpcli.app.model.onnx_files import export_run
     from bpcli.cli import render_onnx
 
     result = export_run(checkpoint, out, opset=opset, dynamic_batch=dynamic_batch,
@@ -63,7 +63,7 @@ def import_cmd(path: str, as_json: bool) -> None:
       bpcli import resnet.onnx
       bpcli import mlp.onnx --json | jq .n_params
     """
-    from bpcli.app.onnx_app import import_summary
+    from bpcli.app.model.onnx_files import import_summary
     from bpcli.cli import render_onnx
 
     render_onnx.import_summary(import_summary(path), as_json=as_json)
@@ -88,7 +88,7 @@ def check_cmd(path: str, as_json: bool) -> None:
       bpcli onnx check model.onnx
       bpcli onnx check model.onnx --json | jq '.nodes[] | select(.supported | not)'
     """
-    from bpcli.app.onnx_app import check_onnx
+    from bpcli.app.model.onnx_files import check_onnx
     from bpcli.cli import render_onnx
 
     result = check_onnx(path)

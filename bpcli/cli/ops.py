@@ -16,7 +16,7 @@ def ops_cmd(as_json: bool) -> None:
     Example:
       bpcli ops | less
     """
-    from bpcli.app.ops_table import ops_table
+    from bpcli.app.info.ops_table import ops_table
     from bpcli.cli import render
 
     render.ops_table(ops_table(), as_json=as_json)

@@ -10,7 +10,7 @@ from bpcli.cli import cli
 
 
 def _list(as_json: bool) -> None:
-    from bpcli.app.plugins_info import plugin_report
+    from bpcli.app.info.plugins import plugin_report
     from bpcli.cli import render
 
     render.plugin_report(plugin_report(), as_json=as_json)
@@ -66,7 +66,7 @@ def check_cmd(builtins: bool, kinds, names, no_onnx: bool, as_json: bool) -> Non
       bpcli plugins check
       bpcli plugins check --builtins --kind layer
     """
-    from bpcli.app.plugin_check import check_plugins
+    from bpcli.app.info.plugin_check import check_plugins
     from bpcli.cli import render_check
 
     report = check_plugins(include_builtins=builtins, kinds=kinds, names=names,

@@ -2,7 +2,7 @@
 layer, with a sparkline of its gradient norm over the run), coloured flags with evidence and
 fix, the compact line printed at each epoch end, and the whole-run view of ``bpcli diagnose``.
 
-Takes ``DiagReport``/``RunDiagnostics`` objects (``bpcli.app.diagnostics``) and only draws.
+Takes ``DiagReport``/``RunDiagnostics`` objects (``bpcli.app.diagnostics.collect``) and only draws.
 """
 
 from __future__ import annotations

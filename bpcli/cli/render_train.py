@@ -1,6 +1,7 @@
 """Rendering of ``bpcli train``: live Rich progress, ``--json`` lines or one ``--quiet`` line.
 
-Each class here implements the trainer's Reporter protocol (``bpcli.app.train``): the trainer
+Each class here implements the trainer's Reporter protocol
+(``bpcli.app.training.loop``): the trainer
 calls it, it only draws. Nothing here reads training state beyond what it is handed.
 """
 

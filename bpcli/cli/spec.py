@@ -15,7 +15,7 @@ STARTER = "starter.toml"
 def starter_text() -> str:
     from importlib.resources import files
 
-    return files("bpcli.app").joinpath("templates", STARTER).read_text(encoding="utf-8")
+    return files("bpcli.app.spec").joinpath("templates", STARTER).read_text(encoding="utf-8")
 
 
 @click.command("init-spec")
@@ -72,7 +72,7 @@ def spec_cmd(spec_path: str, resolved: bool, overrides: tuple[str, ...], as_json
     """
     import json
 
-    from bpcli.app.spec import load_spec
+    from bpcli.app.spec.schema import load_spec
 
     spec = load_spec(_existing(spec_path), overrides=overrides)
     if as_json:

@@ -34,7 +34,7 @@ def sweep_cmd(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_
       bpcli sweep models/spirals.toml
       bpcli sweep models/spirals.toml --lr 1e-4:1e1:6 --init he,xavier --epochs 3 --jobs 2
     """
-    from bpcli.app.sweep import parse_lrs, sweep
+    from bpcli.app.experiments.sweep import parse_lrs, sweep
     from bpcli.cli import render_sweep
 
     lrs = parse_lrs(lr_text)
@@ -62,8 +62,8 @@ def lr_find_cmd(spec_path, min_lr, max_lr, steps, sets, as_json) -> None:
     Example:
       bpcli lr-find models/mlp-digits.toml
     """
-    from bpcli.app.lr_find import lr_find
-    from bpcli.app.spec import load_spec
+    from bpcli.app.experiments.lr_find import lr_find
+    from bpcli.app.spec.schema import load_spec
     from bpcli.cli import render_sweep
 
     result = lr_find(load_spec(spec_path, sets), min_lr, max_lr, steps)

@@ -156,8 +156,8 @@ def train_cmd(
         raise BpcliError("no such file", where=spec_path)
     every = None if no_diagnose else _diagnose_every(diagnose)
 
-    from bpcli.app.spec import load_spec
-    from bpcli.app.train import train
+    from bpcli.app.spec.schema import load_spec
+    from bpcli.app.training.loop import train
     from bpcli.cli import render_train
 
     if threads is not None:
@@ -172,7 +172,7 @@ def train_cmd(
     else:
         reporter = render_train.RichReporter()
     if spec_path.lower().endswith(".onnx"):
-        from bpcli.app.onnx_app import onnx_spec
+        from bpcli.app.model.onnx_files import onnx_spec
 
         spec = onnx_spec(spec_path, dataset, freeze, replace_head, overrides)
     elif dataset or freeze or replace_head is not None:

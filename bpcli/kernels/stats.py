@@ -2,7 +2,7 @@
 
 A check point of ``bpcli train --diagnose=1`` runs at every step, so each statistic costs a
 numpy call (and a temporary) per parameter per step; these kernels read each array once and
-write their sums straight into the diagnostics' record row (``bpcli.app.diagnostics_record``):
+write their sums straight into the diagnostics' record row (``bpcli.app.diagnostics.record``):
 per parameter the 7 columns ``[sum g, sum g^2, max |g|, count g == 0, sum w^2, size of g,
 sum (w_after - w_before)^2]``, per activation layer the 4 ``[units active, sum y, units, size]``.
 Sums are accumulated in float64 whatever the input dtype, so float32 squares cannot overflow.

@@ -8,11 +8,11 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "export": ("bpcli.onnx.exporter", "export"),
-    "ExportResult": ("bpcli.onnx.exporter", "ExportResult"),
-    "verify": ("bpcli.onnx.verify", "verify"),
-    "VerifyResult": ("bpcli.onnx.verify", "VerifyResult"),
-    "load": ("bpcli.onnx.importer", "load"),
+    "export": ("bpcli.onnx.exporter.export", "export"),
+    "ExportResult": ("bpcli.onnx.exporter.export", "ExportResult"),
+    "verify": ("bpcli.onnx.exporter.verify", "verify"),
+    "VerifyResult": ("bpcli.onnx.exporter.verify", "VerifyResult"),
+    "load": ("bpcli.onnx.importer.load", "load"),
 }
 
 __all__ = list(_LAZY)

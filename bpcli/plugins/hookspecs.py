@@ -52,14 +52,15 @@ def bpcli_register_onnx_ops(register: Register) -> None:
 
     - ``register("OpType", fn)`` (``"domain::OpType"`` for a custom domain; names match
       case-insensitively): import nodes of that type with ``fn(ctx, node, inputs) -> Tensor |
-      tuple``, ``node`` a ``bpcli.onnx.import_ops.NodeView`` (decoded ``attrs``, ``opset``),
+      tuple``, ``node`` a ``bpcli.onnx.importer.table.NodeView`` (decoded ``attrs``,
+      ``opset``),
       ``inputs`` one Tensor per node input (None if omitted); compose engine ops so backward
       runs through it. Pass an ``OpSpec(fn, since=, until=, check=)`` to limit the opsets.
     - ``register("export:<engine op name>", emit)``: export that engine op with
       ``emit(ctx, rec, ins) -> output name(s)``, calling ``ctx.node(op_type, inputs, **attrs)``
-      (``bpcli.onnx.context.ExportContext``; ``rec.attrs`` are the op's attrs, ``ins`` the ONNX
-      names of its inputs). An op class whose ``onnx`` names an ONNX type and that has no attrs
-      needs no emitter: it is written as one node of that type.
+      (``bpcli.onnx.exporter.context.ExportContext``; ``rec.attrs`` are the op's attrs, ``ins``
+      the ONNX names of its inputs). An op class whose ``onnx`` names an ONNX type and that has
+      no attrs needs no emitter: it is written as one node of that type.
     """
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bpcli.app.build import build
-from bpcli.app.spec import load_spec
+from bpcli.app.model.build import build
+from bpcli.app.spec.schema import load_spec
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.optim.lr_scheduler import CosineAnnealingLR, WarmupLR

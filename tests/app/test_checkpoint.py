@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from bpcli.app.checkpoint import (
+from bpcli.app.store.checkpoint import (
     check_same_spec,
     link_checkpoint,
     load_checkpoint,
@@ -143,7 +143,7 @@ def test_sigkill_during_large_save_keeps_previous(tmp_path):
     target = tmp_path / "last.npz"
     script = textwrap.dedent(f"""
         import numpy as np, sys
-        from bpcli.app.checkpoint import save_checkpoint
+        from bpcli.app.store.checkpoint import save_checkpoint
         big = np.zeros((4_000_000,), np.float32)
         i = 0
         while True:

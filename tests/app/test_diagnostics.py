@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from bpcli.app import runs
-from bpcli.app.diagnostics import Diagnostics, DiagReport, load_run, parse_every
-from bpcli.app.spec import load_spec
-from bpcli.app.train import Reporter, train
+from bpcli.app.diagnostics.collect import Diagnostics, DiagReport, load_run, parse_every
+from bpcli.app.spec.schema import load_spec
+from bpcli.app.store import runs
+from bpcli.app.training.loop import Reporter, train
 from bpcli.engine import random as bprandom
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
@@ -133,7 +133,7 @@ def test_every_n_steps_and_metrics_jsonl(tmp_path):
 def test_calm_reports_read_like_the_reports_they_stand_for(tmp_path):
     from dataclasses import fields
 
-    from bpcli.app.diagnostics_record import CalmReport
+    from bpcli.app.diagnostics.record import CalmReport
 
     _, reports = run(tmp_path, "models/deep-relu-he.toml", diagnose=3)
     calm = [r for r in reports if isinstance(r, CalmReport)]
@@ -299,7 +299,7 @@ def test_recent_window_matches_the_history_it_summarises():
     import statistics
     from types import SimpleNamespace
 
-    from bpcli.app import diagnostics_flags as rules
+    from bpcli.app.diagnostics import rules
 
     rng = np.random.default_rng(0)
     history, recent = [], rules.Recent()
@@ -338,8 +338,8 @@ def test_gradients_of_another_dtype_or_missing_take_the_per_parameter_path():
 
 
 def test_the_calm_shortcut_never_hides_a_flag():
-    from bpcli.app import diagnostics_flags as rules
-    from bpcli.app.diagnostics import ActStats, ParamStats
+    from bpcli.app.diagnostics import rules
+    from bpcli.app.diagnostics.collect import ActStats, ParamStats
 
     rng = np.random.default_rng(0)
     info = rules.ModelInfo([], [], [], {}, {})
@@ -375,7 +375,7 @@ def test_the_calm_shortcut_never_hides_a_flag():
 
 
 def test_the_vectorised_calm_rows_raise_no_flag():
-    from bpcli.app import diagnostics_flags as rules
+    from bpcli.app.diagnostics import rules
 
     class Opt:
         param_groups = [{"lr": 0.1}]
@@ -486,8 +486,8 @@ def test_boundary_gradient_norm_of_a_carried_state():
 
 
 def test_bptt_rule_fires_when_the_boundary_gradient_is_a_tenth_of_the_largest():
-    from bpcli.app import diagnostics_flags as rules
-    from bpcli.app.diagnostics import ParamStats
+    from bpcli.app.diagnostics import rules
+    from bpcli.app.diagnostics.collect import ParamStats
 
     info = rules.ModelInfo([], [], [], {}, {})
 
@@ -504,8 +504,8 @@ def test_bptt_rule_fires_when_the_boundary_gradient_is_a_tenth_of_the_largest():
 
 
 def test_char_rnn_run_records_the_boundary_gradient_at_its_check_points(tmp_path):
-    from bpcli.app import diagnostics_flags as rules
-    from bpcli.app.spec import resolve
+    from bpcli.app.diagnostics import rules
+    from bpcli.app.spec.schema import resolve
 
     raw = {
         "name": "tiny-lm", "seed": 0,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bpcli.app import runs
-from bpcli.app.evaluate import evaluate, predict
-from bpcli.app.train import train
+from bpcli.app.store import runs
+from bpcli.app.training.evaluate import evaluate, predict
+from bpcli.app.training.loop import train
 from bpcli.data import load_digits
 from bpcli.errors import BpcliError
 from tests.app.test_train import mlp_spec
@@ -75,7 +75,7 @@ def test_predict_bad_input(tmp_path, run):
 
 
 def test_evaluate_language_model(tmp_path):
-    from bpcli.app.spec import resolve
+    from bpcli.app.spec.schema import resolve
 
     raw = {
         "name": "tiny-lm", "seed": 0,

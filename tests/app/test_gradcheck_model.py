@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from bpcli.app.gradcheck_model import check_module, gradcheck_source
-from bpcli.app.plugin_check import check_plugins
+from bpcli.app.experiments.gradcheck import check_module, gradcheck_source
+from bpcli.app.info.plugin_check import check_plugins
 from bpcli.engine.op import Op
 from bpcli.nn.module import Module
 from bpcli.plugins import manager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpcli.app.spec import load_spec, resolve
+from bpcli.app.spec.schema import load_spec, resolve
 from bpcli.errors import BpcliError
 
 BASE = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import nn
-from bpcli.app.summary import summarize
+from bpcli.app.info.summary import summarize
 
 
 def test_mlp_numbers():

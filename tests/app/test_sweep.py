@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from bpcli.app.lr_find import lr_find
-from bpcli.app.spec import load_spec
-from bpcli.app.sweep import parse_lrs, sweep
+from bpcli.app.experiments.lr_find import lr_find
+from bpcli.app.experiments.sweep import parse_lrs, sweep
+from bpcli.app.spec.schema import load_spec
 from bpcli.errors import BpcliError
 
 
@@ -48,7 +48,7 @@ def test_unknown_init_is_refused_before_any_run(tmp_path):
 
 @pytest.mark.parametrize("spec", ["models/spirals.toml", "models/mlp-digits.toml"])
 def test_lr_find_suggests_a_sensible_lr(spec):
-    from bpcli.app.build import build
+    from bpcli.app.model.build import build
 
     s = load_spec(spec)
     built = build(s)

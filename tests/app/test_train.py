@@ -9,10 +9,10 @@ import signal
 import numpy as np
 import pytest
 
-from bpcli.app import runs
-from bpcli.app.checkpoint import load_checkpoint
-from bpcli.app.spec import resolve
-from bpcli.app.train import TIMING, Reporter, train
+from bpcli.app.spec.schema import resolve
+from bpcli.app.store import runs
+from bpcli.app.store.checkpoint import load_checkpoint
+from bpcli.app.training.loop import TIMING, Reporter, train
 from bpcli.errors import BpcliError
 
 
@@ -125,17 +125,17 @@ class Poison(Reporter):
 
 
 def test_nonfinite_stops_and_keeps_last_good(tmp_path, monkeypatch):
-    from bpcli.app import train as train_mod
+    from bpcli.app.training import loop as train_mod
 
     ref = []
-    real_build = __import__("bpcli.app.build", fromlist=["build"]).build
+    real_build = __import__("bpcli.app.model.build", fromlist=["build"]).build
 
     def spy(spec, data=True):
         built = real_build(spec, data)
         ref.append(list(built.model.parameters())[2])  # the second Linear's weight
         return built
 
-    monkeypatch.setattr("bpcli.app.build.build", spy)
+    monkeypatch.setattr("bpcli.app.model.build.build", spy)
     r = train_mod.train(mlp_spec(), out_dir=tmp_path / "r", reporter=Poison(ref))
     assert r.stopped_reason == "non-finite" and not r.ok
     assert "step 15 (epoch 2, batch 4)" in r.message

@@ -7,7 +7,7 @@ from tests.cli_helpers import MLP, one_line_error, run
 
 
 def test_init_spec_writes_a_commented_spec_that_resolves(tmp_path):
-    from bpcli.app.spec import load_spec
+    from bpcli.app.spec.schema import load_spec
 
     path = tmp_path / "model.toml"
     result = run("init-spec", path)
@@ -35,7 +35,7 @@ def test_starter_spec_trains(tmp_path):
 
 
 def test_resolved_spec_is_complete_and_reads_back_the_same(tmp_path):
-    from bpcli.app.spec import load_spec
+    from bpcli.app.spec.schema import load_spec
 
     result = run("spec", "--resolved", MLP, "--set", "optimizer.lr=0.05")
     assert result.exit_code == 0, result.output

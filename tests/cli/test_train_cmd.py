@@ -161,7 +161,7 @@ def test_non_finite_loss_stops_with_exit_1_and_one_line(tmp_path):
 
 
 def test_interrupted_run_exits_130(monkeypatch, tmp_path):
-    from bpcli.app import train as app_train
+    from bpcli.app.training import loop as app_train
 
     def fake_train(spec, out_dir=None, reporter=None, **kw):
         result = app_train.TrainResult(Path(out_dir), 1, 1, {}, stopped_reason="interrupted")

@@ -7,7 +7,7 @@ import onnx
 
 import bpcli.onnx as bo
 from bpcli.nn import Module
-from bpcli.onnx.exporter import max_opset
+from bpcli.onnx.exporter.export import max_opset
 
 OPSETS = (13, 17, max_opset())
 

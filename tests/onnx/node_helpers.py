@@ -8,7 +8,7 @@ from onnx import helper
 
 from bpcli import functional as F
 from bpcli.engine.tensor import Tensor
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
 
 RNG = np.random.default_rng(0)
 

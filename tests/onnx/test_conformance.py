@@ -1,4 +1,4 @@
-"""onnx's backend conformance suite against bpcli.onnx.backend, whole (about 10 s): no
+"""onnx's backend conformance suite against bpcli.onnx.conformance.backend, whole (about 10 s): no
 unexpected failure, no stale entry in conformance_xfail.txt, every node test of the tier ops
 passing, and the nine model-zoo CNNs matching their stored outputs."""
 
@@ -9,8 +9,8 @@ import onnx.backend.test
 import pytest
 from onnx import helper
 
-import bpcli.onnx.backend as backend
-from bpcli.onnx import conformance as C
+import bpcli.onnx.conformance.backend as backend
+from bpcli.onnx.conformance import suite as C
 
 ZOO = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
        "squeezenet", "vgg19", "zfnet512")  # fmt: skip

@@ -177,7 +177,7 @@ def test_lstm_and_gru_cells(bias, opset, tmp_path):
 
 def test_unsupported_ops_listed_at_once(tmp_path, monkeypatch):
     from bpcli.engine.op import OPS
-    from bpcli.onnx import export_ops
+    from bpcli.onnx.exporter.ops import elementwise as export_ops
 
     for name in ("lstm_cell", "gru_cell"):  # as if these two had no ONNX form
         monkeypatch.delitem(export_ops.EMITTERS, name)
@@ -207,7 +207,7 @@ def test_an_op_newer_than_the_opset_is_a_one_line_error(tmp_path):
     # ValidationError.
     import onnx
 
-    from bpcli.onnx.exporter import _check_opset
+    from bpcli.onnx.exporter.export import _check_opset
 
     node = onnx.helper.make_node("Mish", ["x"], ["y"])
     graph = onnx.helper.make_graph(
@@ -233,7 +233,7 @@ def test_a_constant_computed_from_the_input_values_is_refused(tmp_path):
 def _imported(nodes, out_shape, opset=17):
     from onnx import TensorProto, helper, numpy_helper
 
-    from bpcli.onnx.importer import load
+    from bpcli.onnx.importer.load import load
 
     w = numpy_helper.from_array(randn(6, 6, seed=3), "w")
     g = helper.make_graph(

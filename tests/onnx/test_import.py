@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 from bpcli import functional as F
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
 
 
 def _model(nodes, inputs, outputs, inits=(), opset=17):

@@ -11,7 +11,7 @@ from bpcli import functional as F
 from bpcli.engine.gradcheck import gradcheck
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
 from tests.onnx.node_helpers import bpcli_outputs, ort_outputs
 
 ort = pytest.importorskip("onnxruntime")

@@ -10,7 +10,7 @@ from bpcli import functional as F
 from bpcli.engine.gradcheck import gradcheck
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
 from tests.onnx.node_helpers import op_model, ort_pairs, run_pairs
 
 _model = op_model

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from bpcli.errors import BpcliError
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
 
 PIL_Image = pytest.importorskip("PIL.Image")
 

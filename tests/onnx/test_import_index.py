@@ -9,7 +9,7 @@ from onnx import helper, numpy_helper
 
 from bpcli import functional as F
 from bpcli.errors import BpcliError
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
 from tests.onnx.node_helpers import fd_check, node_model, run_bpcli, run_ort, vs_torch
 
 torch = pytest.importorskip("torch")

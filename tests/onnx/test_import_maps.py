@@ -15,8 +15,8 @@ from onnx import TensorProto, helper
 
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx import backend
-from bpcli.onnx.importer import load
+from bpcli.onnx.conformance import backend
+from bpcli.onnx.importer.load import load
 from tests.cli_helpers import run
 
 ort = pytest.importorskip("onnxruntime")
@@ -321,7 +321,7 @@ def test_cli_import_and_check_a_converted_classifier(tmp_path):
 def test_the_summary_names_map_and_sequence_types():
     from onnx import TensorProto, helper
 
-    from bpcli.onnx.importer import load
+    from bpcli.onnx.importer.load import load
 
     seq = helper.make_sequence_type_proto(
         helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(1, None))

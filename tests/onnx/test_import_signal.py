@@ -14,8 +14,8 @@ import bpcli
 from bpcli import functional as F
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.import_ops_signal import dft_matrix
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
+from bpcli.onnx.importer.ops.signal import dft_matrix
 from tests.onnx.node_helpers import fd_check, node_model, run_bpcli, run_ort, vs_torch
 
 torch = pytest.importorskip("torch")

@@ -12,7 +12,7 @@ from onnx import helper
 from bpcli import functional as F
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.importer import load
+from bpcli.onnx.importer.load import load
 
 ort = pytest.importorskip("onnxruntime")
 

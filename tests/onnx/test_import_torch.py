@@ -14,7 +14,7 @@ from torch import nn  # noqa: E402
 
 from bpcli import functional as F  # noqa: E402
 from bpcli.engine.tensor import Tensor  # noqa: E402
-from bpcli.onnx.importer import load  # noqa: E402
+from bpcli.onnx.importer.load import load  # noqa: E402
 
 pytestmark = pytest.mark.torch
 RTOL, ATOL = 2e-4, 2e-5

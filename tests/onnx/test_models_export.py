@@ -13,9 +13,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from bpcli import data as bdata
-from bpcli.app.build import build
-from bpcli.app.onnx_app import DEFAULT_OPSET, output_names
-from bpcli.app.spec import load_spec
+from bpcli.app.model.build import build
+from bpcli.app.model.onnx_files import DEFAULT_OPSET, output_names
+from bpcli.app.spec.schema import load_spec
 from bpcli.onnx import export, verify
 
 pytestmark = pytest.mark.ort

@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from bpcli.app.checkpoint import load_checkpoint
+from bpcli.app.store.checkpoint import load_checkpoint
 from tests.cli_helpers import one_line_error, run
 
 torch = pytest.importorskip("torch")
@@ -162,8 +162,8 @@ class _OnnxPlugin:
 
 
 def test_plugin_onnx_ops(unsupported, monkeypatch):
-    from bpcli.app.onnx_app import check_onnx
-    from bpcli.onnx.exporter import emitter_of
+    from bpcli.app.model.onnx_files import check_onnx
+    from bpcli.onnx.exporter.export import emitter_of
     from bpcli.plugins import manager
 
     regs = manager.build_registries(manager.make_manager((_OnnxPlugin,), entry_points=False))
@@ -176,7 +176,7 @@ def test_plugin_onnx_ops(unsupported, monkeypatch):
 
 def test_an_exported_language_model_fine_tunes_from_its_onnx_file(tmp_path):
     import bpcli as bp
-    from bpcli.onnx.importer import OnnxLanguageModel, load
+    from bpcli.onnx.importer.load import OnnxLanguageModel, load
 
     small = ("--set", "data.limit=20000", "--epochs", 1)
     res = run("train", Path(__file__).parents[2] / "models" / "char-lstm.toml", *small, "--out",

@@ -11,12 +11,12 @@ import pytest
 ort = pytest.importorskip("onnxruntime")
 
 from bpcli import data as bdata  # noqa: E402
-from bpcli.app.build import build  # noqa: E402
-from bpcli.app.spec import load_spec  # noqa: E402
+from bpcli.app.model.build import build  # noqa: E402
+from bpcli.app.spec.schema import load_spec  # noqa: E402
 from bpcli.engine.grad_mode import no_grad  # noqa: E402
 from bpcli.engine.tensor import Tensor  # noqa: E402
 from bpcli.onnx import export, load  # noqa: E402
-from bpcli.onnx.trace import flatten_outputs  # noqa: E402
+from bpcli.onnx.exporter.trace import flatten_outputs  # noqa: E402
 
 pytestmark = pytest.mark.ort
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -97,9 +97,9 @@ def _torch_pretrained(path: Path, seed: int = 0) -> Path:
 def test_finetune_torch_export_then_export_again(tmp_path):
     """torch.onnx MLP -> import, new 10-class head, first layer frozen -> 1 epoch on digits
     -> bpcli export -> onnxruntime gives the fine-tuned model's outputs."""
-    from bpcli.app.evaluate import measure, restore
-    from bpcli.app.onnx_app import export_run, onnx_spec
-    from bpcli.app.train import train
+    from bpcli.app.model.onnx_files import export_run, onnx_spec
+    from bpcli.app.training.evaluate import measure, restore
+    from bpcli.app.training.loop import train
 
     src = _torch_pretrained(tmp_path / "pre.onnx")
     spec = onnx_spec(str(src), "digits", freeze=["0.*"], replace_head=10,

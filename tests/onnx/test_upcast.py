@@ -10,8 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bpcli import functional as F
 from bpcli.engine.tensor import Tensor
-from bpcli.onnx.importer import load
-from bpcli.onnx.upcast import upcast
+from bpcli.onnx.importer.load import load
+from bpcli.onnx.importer.upcast import upcast
 from tests.cli_helpers import run
 
 RNG = np.random.default_rng(0)

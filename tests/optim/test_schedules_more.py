@@ -210,7 +210,7 @@ def test_registered_names_leave_polynomial_to_the_plugin():
 
 
 def test_spec_steps_cyclic_per_batch_unless_told(tmp_path):
-    from bpcli.app.spec import load_spec
+    from bpcli.app.spec.schema import load_spec
 
     base = ["schedule.type=cyclic", "schedule.base_lr=1e-3", "schedule.max_lr=1e-2"]
     s = load_spec(SPIRALS, base)

@@ -34,9 +34,9 @@ def measure(reporters: dict, rounds: int = 10, epochs: int = 5) -> list[DiagOver
     ``reporters`` maps a name to a factory of the trainer Reporter to time with (the CLI passes
     its own terminal and JSON reporters: what they do with each check point is part of the cost).
     """
-    from bpcli.app import runs
-    from bpcli.app.spec import load_spec
-    from bpcli.app.train import train
+    from bpcli.app.spec.schema import load_spec
+    from bpcli.app.store import runs
+    from bpcli.app.training.loop import train
 
     spec_path = Path(__file__).resolve().parents[2] / "models" / "mlp-digits.toml"
     spec = load_spec(spec_path, overrides=[f"train.epochs={epochs}"])
@@ -66,6 +66,6 @@ def measure(reporters: dict, rounds: int = 10, epochs: int = 5) -> list[DiagOver
 
 
 def _steps_per_epoch(spec) -> int:
-    from bpcli.app.build import build
+    from bpcli.app.model.build import build
 
     return build(spec).steps_per_epoch

@@ -29,8 +29,8 @@ def specs_available() -> bool:
 
 @cache
 def _built(name: str):
-    from bpcli.app.build import build
-    from bpcli.app.spec import load_spec
+    from bpcli.app.model.build import build
+    from bpcli.app.spec.schema import load_spec
 
     path = SPEC_DIR / f"{name}.toml"
     if not path.is_file():
@@ -40,7 +40,7 @@ def _built(name: str):
 
 
 def _flops_per_sample(built) -> int:
-    from bpcli.app.summary import summarize
+    from bpcli.app.info.summary import summarize
 
     return summarize(built.model, built.input_shape).flops
 

@@ -185,7 +185,7 @@ def _pair(batch: int, make_bp: Callable, make_torch: Callable) -> Callable[[bool
 
 
 def _workloads() -> dict[str, Workload]:
-    from bpcli.app import bench_models as bm
+    from bpcli.app.bench import models as bm
 
     return {
         "mlp": Workload(_pair(128, _mlp_bpcli, _mlp_torch)),  # MLP 784-256-256-10, batch 128
@@ -224,7 +224,7 @@ def run(repeat: int = 50, threads: int | None = None, only=None, warmup: int = 5
     workloads are skipped unless named in ``only``.
     """
     import bpcli as bp
-    from bpcli.app.bench_models import specs_available
+    from bpcli.app.bench.models import specs_available
 
     workloads = _workloads()
     unknown = sorted(set(only or ()) - set(workloads))
@@ -278,7 +278,7 @@ _STARTUP_SNIPPET = """
 import time
 t0 = time.perf_counter()
 import bpcli
-from bpcli.app.bench import _mlp_bpcli
+from bpcli.app.bench.runner import _mlp_bpcli
 import numpy as np
 t1 = time.perf_counter()
 step, _, _ = _mlp_bpcli(128, np.random.default_rng(0))

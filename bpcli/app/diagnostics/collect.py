@@ -27,9 +27,9 @@ from operator import is_
 
 import numpy as np
 
-from bpcli.app import diagnostics_flags as rules
-from bpcli.app.diagnostics_record import DELTA, STEPPED, Layout, Record, write_out
-from bpcli.app.diagnostics_report import (  # noqa: F401  (the public names, re-exported)
+from bpcli.app.diagnostics import rules
+from bpcli.app.diagnostics.record import DELTA, STEPPED, Layout, Record, write_out
+from bpcli.app.diagnostics.report import (  # noqa: F401  (the public names, re-exported)
     DEAD,
     NORMS,
     SATURATING,

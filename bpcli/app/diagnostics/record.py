@@ -18,8 +18,8 @@ from dataclasses import fields
 
 import numpy as np
 
-from bpcli.app import diagnostics_flags as rules
-from bpcli.app.diagnostics_report import (
+from bpcli.app.diagnostics import rules
+from bpcli.app.diagnostics.report import (
     DEAD,
     SATURATING,
     ActStats,

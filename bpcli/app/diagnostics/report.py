@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpcli.app import diagnostics_flags as rules
+from bpcli.app.diagnostics import rules
 
 # Activation layers whose outputs are checked, by class name: what "unhealthy" means for each.
 DEAD = ("ReLU",)
@@ -168,7 +168,7 @@ def load_run(run_dir) -> RunDiagnostics:
     """The ``"diag"`` lines of a run directory's metrics.jsonl."""
     from pathlib import Path
 
-    from bpcli.app import runs
+    from bpcli.app.store import runs
     from bpcli.errors import BpcliError
 
     path = Path(run_dir) / runs.METRICS_FILE

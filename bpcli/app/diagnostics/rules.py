@@ -52,7 +52,7 @@ class ModelInfo:
 
     @classmethod
     def of(cls, model, context: dict[str, Any]) -> ModelInfo:
-        from bpcli.app.diagnostics_report import DEAD, NORMS, SATURATING
+        from bpcli.app.diagnostics.report import DEAD, NORMS, SATURATING
 
         layers, acts, norms, before, last = [], [], [], {}, ""
         for name, mod in model.named_modules():

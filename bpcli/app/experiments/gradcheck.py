@@ -342,12 +342,12 @@ def gradcheck_source(source: str | Path, layers=(), batch: int = 4, seed: int = 
         return check_module(model, tuple(xs), layers=layers, seed=seed, source=str(p),
                             kind="onnx", **kw)  # fmt: skip
     if p.suffix.lower() == ".toml":
-        from bpcli.app.build import build
-        from bpcli.app.spec import load_spec
+        from bpcli.app.model.build import build
+        from bpcli.app.spec.schema import load_spec
 
         built, kind = build(load_spec(p)), "spec"
     else:
-        from bpcli.app.evaluate import restore
+        from bpcli.app.training.evaluate import restore
 
         built, kind = restore(p)[0], "checkpoint"
     x, y = _batch_of(built, batch)

@@ -74,7 +74,7 @@ def suggest(
 def lr_find(spec, min_lr: float = 1e-6, max_lr: float = 10.0, steps: int | None = None,
             built=None) -> LrFindResult:  # fmt: skip
     """Run the range test on a resolved Spec (or on an existing ``built``, restored after)."""
-    from bpcli.app.build import build
+    from bpcli.app.model.build import build
     from bpcli.engine import random as bprandom
 
     if not (0 < min_lr < max_lr < math.inf):

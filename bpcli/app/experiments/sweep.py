@@ -1,6 +1,6 @@
 """``bpcli sweep``: short trainings over a grid of learning rates x initialisers x seeds.
 
-Each run is ``bpcli.app.train.train`` of the spec with ``optimizer.lr``, ``model.init``,
+Each run is ``bpcli.app.training.loop.train`` of the spec with ``optimizer.lr``, ``model.init``,
 ``seed`` and ``train.epochs`` overridden, in its own directory under the sweep folder, in up to
 ``jobs`` worker processes (spawned, so no worker inherits a half-initialised Numba threading
 layer or a parent's plugin state; each imports bpcli once and then takes runs in turn).
@@ -172,8 +172,8 @@ class _FirstLoss:
 def run_one(spec_path: str, lr: float, init: str, seed: int, epochs: int, run_dir: str,
             sets: tuple[str, ...] = ()) -> SweepRun:  # fmt: skip
     """One grid point (a top-level function, so worker processes can run it)."""
-    from bpcli.app.spec import load_spec
-    from bpcli.app.train import train
+    from bpcli.app.spec.schema import load_spec
+    from bpcli.app.training.loop import train
 
     t0 = time.perf_counter()
     run = SweepRun(lr, init, seed, "error", run_dir=run_dir)
@@ -211,7 +211,7 @@ def sweep(spec_path: str | Path, lrs: list[float], inits: list[str], epochs: int
           sets: tuple[str, ...] = (), on_run=None) -> SweepResult:  # fmt: skip
     """Train every (lr, init, seed) for ``epochs`` epochs; ``on_run(run, done, total)`` is
     called as each finishes. ``jobs > 1`` runs them in that many worker processes."""
-    from bpcli.app.spec import load_spec
+    from bpcli.app.spec.schema import load_spec
 
     t0 = time.perf_counter()
     for name, v, lo in (("--epochs", epochs, 1), ("--seeds", seeds, 1), ("--jobs", jobs, 1)):

@@ -2,7 +2,7 @@
 
 Layers get a float64 finite-difference gradient check on a small random input (parameters
 and input, see ``gradcheck_model``) and, where their ops have ONNX emitters, an export that
-onnxruntime runs and compares (``bpcli.onnx.verify``). Losses get the same gradient check
+onnxruntime runs and compares (``bpcli.onnx.exporter.verify``). Losses get the same gradient check
 with respect to their input; optimizers must lower a quadratic; schedules must give finite,
 non-negative rates; datasets must build a non-empty, finite dataset; initialisers must fill
 a weight with finite values.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bpcli.app.gradcheck_model import check_module
+from bpcli.app.experiments.gradcheck import check_module
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
@@ -148,7 +148,7 @@ def _onnx_round_trip(layer, xs, tmp: Path) -> str:
         import onnxruntime  # noqa: F401
 
         from bpcli.onnx import export, verify
-        from bpcli.onnx.exporter import max_opset
+        from bpcli.onnx.exporter.export import max_opset
     except ImportError:
         return "skipped (onnx/onnxruntime not installed)"
     path = tmp / "part.onnx"

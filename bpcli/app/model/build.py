@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bpcli import data as bdata
-from bpcli.app.spec import Spec
+from bpcli.app.spec.schema import Spec
 from bpcli.engine.grad_mode import no_grad
 from bpcli.engine.random import manual_seed
 from bpcli.engine.tensor import Tensor
@@ -287,7 +287,7 @@ def build(spec: Spec, data: bool = True) -> Built:
     ds = load_dataset(spec)
     imported = None
     if "onnx" in spec.model:  # an imported graph instead of layers
-        from bpcli.app.onnx_app import onnx_model
+        from bpcli.app.model.onnx_files import onnx_model
 
         imported, ds = onnx_model(spec, ds)
     splits, standardizer = make_splits(spec, ds)

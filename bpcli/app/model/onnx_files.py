@@ -82,12 +82,12 @@ def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike,
         BpcliError: missing/corrupt checkpoint, bad opset, an op with no ONNX export,
             unwritable output.
     """
-    from bpcli.app.evaluate import restore
+    from bpcli.app.training.evaluate import restore
     from bpcli.engine.grad_mode import no_grad
     from bpcli.engine.tensor import Tensor
-    from bpcli.onnx.exporter import MIN_OPSET as EXPORT_MIN
-    from bpcli.onnx.exporter import export, max_opset
-    from bpcli.onnx.trace import flatten_outputs
+    from bpcli.onnx.exporter.export import MIN_OPSET as EXPORT_MIN
+    from bpcli.onnx.exporter.export import export, max_opset
+    from bpcli.onnx.exporter.trace import flatten_outputs
 
     if not EXPORT_MIN <= opset <= max_opset():
         raise BpcliError(f"must be in {EXPORT_MIN}..{max_opset()}, got {opset}", "--opset")
@@ -130,7 +130,7 @@ def _verify(result: ExportRunResult, model, path: Path, training: bool) -> None:
     except ImportError:
         result.verify_skipped = "onnxruntime is not installed (pip install onnxruntime)"
         return
-    from bpcli.onnx.verify import verify
+    from bpcli.onnx.exporter.verify import verify
 
     v = verify(model, path)
     result.verify = {
@@ -149,7 +149,7 @@ def _verify(result: ExportRunResult, model, path: Path, training: bool) -> None:
 def load_onnx(path: str | os.PathLike, upcast: bool = False, language: bool = False):
     """``bpcli.onnx.load``, with the list of unsupported nodes on one line; ``language`` runs
     the graph as a language model (``model(x, state) -> (logits, None)``)."""
-    from bpcli.onnx.importer import OnnxLanguageModel, OnnxModule, load
+    from bpcli.onnx.importer.load import OnnxLanguageModel, OnnxModule, load
 
     try:
         return load(os.fspath(path), upcast=upcast,
@@ -199,8 +199,8 @@ def check_onnx(path: str | os.PathLike) -> CheckResult:
     """
     import onnx.version_converter
 
-    from bpcli.onnx import graph
-    from bpcli.onnx import importer as imp
+    from bpcli.onnx.importer import graph
+    from bpcli.onnx.importer import load as imp
 
     model, source = imp._read(os.fspath(path))
     opset = imp._opsets(model).get("", 0)
@@ -226,7 +226,7 @@ def onnx_spec(path: str, dataset: str, freeze=(), replace_head: int | None = Non
               overrides=()):  # fmt: skip
     """A resolved Spec that fine-tunes the ONNX file at ``path`` on ``dataset`` (a registered
     name or a data file); ``overrides`` are ``key.path=value`` strings as for ``--set``."""
-    from bpcli.app.spec import apply_overrides, resolve
+    from bpcli.app.spec.schema import apply_overrides, resolve
 
     p = Path(path)
     if not p.is_file():

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bpcli.app import toml_writer
+from bpcli.app.spec import toml_writer
 from bpcli.errors import BpcliError
 
 REQUIRED = object()

@@ -101,7 +101,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     if path.suffix.lower() == ".onnx":
-        from bpcli.app.spec import ONNX_HINT
+        from bpcli.app.spec.schema import ONNX_HINT
 
         raise BpcliError(f"an ONNX model, not a checkpoint: {ONNX_HINT}", str(path))
     if path.is_dir():

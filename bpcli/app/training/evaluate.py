@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bpcli.app import runs
-from bpcli.app.checkpoint import load_checkpoint, require
+from bpcli.app.store import runs
+from bpcli.app.store.checkpoint import load_checkpoint, require
 from bpcli.data import Dataset, Standardizer, bptt_windows, iter_batches, stream_of
 from bpcli.engine.grad_mode import no_grad
 from bpcli.errors import BpcliError
@@ -136,8 +136,8 @@ def _resolve_checkpoint(path: str | os.PathLike) -> Path:
 def restore(checkpoint: str | os.PathLike, data: bool = True):
     """``(built, ckpt, path)``: the model rebuilt from the checkpoint's resolved spec, with its
     saved parameters loaded."""
-    from bpcli.app.build import build
-    from bpcli.app.spec import resolve
+    from bpcli.app.model.build import build
+    from bpcli.app.spec.schema import resolve
 
     path = _resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path)

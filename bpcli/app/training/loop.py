@@ -22,17 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bpcli.app import runs
-from bpcli.app.checkpoint import (
+from bpcli.app.store import runs
+from bpcli.app.store.checkpoint import (
     check_same_spec,
     link_checkpoint,
     load_checkpoint,
     require,
     save_checkpoint,
 )
-from bpcli.app.checkpoint import spec_hash as hash_spec
-from bpcli.app.evaluate import Meter, measure
-from bpcli.app.train_state import LoopState, find_nonfinite
+from bpcli.app.store.checkpoint import spec_hash as hash_spec
+from bpcli.app.training.evaluate import Meter, measure
+from bpcli.app.training.state import LoopState, find_nonfinite
 from bpcli.data import bptt_windows, iter_batches, n_batches, n_bptt_windows, stream_of
 from bpcli.engine import random as bprandom
 from bpcli.errors import BpcliError
@@ -135,7 +135,7 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
     """Train the model a resolved ``Spec`` describes.
 
     Args:
-        spec: a ``bpcli.app.spec.Spec``.
+        spec: a ``bpcli.app.spec.schema.Spec``.
         out_dir: the run directory (default ``runs/<name>-<timestamp>``); must not exist or be
             empty unless ``overwrite``.
         resume: a run directory to continue from its ``last.npz`` (the spec must match).
@@ -143,12 +143,12 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
         reporter: receives progress (see ``Reporter``).
         argv: the command line recorded in the manifest (default ``sys.argv``).
         epochs: total epochs to reach (default ``spec.train["epochs"]``).
-        diagnose: gradient diagnostics (``bpcli.app.diagnostics``): None off, ``"epoch"`` at
+        diagnose: gradient diagnostics (``bpcli.app.diagnostics.collect``): None off, ``"epoch"`` at
             the first step and each epoch's last step, N also every N steps. Each check point
             goes to ``reporter.on_diagnostics`` and to metrics.jsonl as a ``"diag"`` line, at
             the end of its epoch (or of the run, for the check points of an unfinished one).
     """
-    from bpcli.app.build import build
+    from bpcli.app.model.build import build
 
     t0 = time.perf_counter()
     reporter = reporter or Reporter()
@@ -256,7 +256,7 @@ def _import_notes(model) -> list[str]:
 def _diagnostics(spec, built, diagnose, log, reporter):
     if diagnose is None:
         return None
-    from bpcli.app.diagnostics import Diagnostics, parse_every
+    from bpcli.app.diagnostics.collect import Diagnostics, parse_every
 
     context = {"init": spec.model.get("init"), "bptt": spec.train["bptt"] if built.stateful
                else None}  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bpcli.app.evaluate import Meter
+from bpcli.app.training.evaluate import Meter
 from bpcli.engine import random as bprandom
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError

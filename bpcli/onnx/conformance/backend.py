@@ -1,5 +1,6 @@
 """The ONNX backend interface (``onnx.backend.base``) over the bpcli importer, so onnx's own
-conformance suite runs against it: ``onnx.backend.test.BackendTest(bpcli.onnx.backend, ...)``.
+conformance suite runs against it:
+``onnx.backend.test.BackendTest(bpcli.onnx.conformance.backend, ...)``.
 
 The graph runs in eval mode (ONNX inference semantics: Dropout off, BatchNormalization on its
 running statistics unless a node sets ``training_mode``), with gradients recorded through
@@ -19,7 +20,7 @@ from onnx.backend.base import Backend, BackendRep
 
 from bpcli.engine.convert import const
 from bpcli.engine.tensor import Tensor
-from bpcli.onnx.importer import OnnxModule, load
+from bpcli.onnx.importer.load import OnnxModule, load
 
 __all__ = ["BpcliBackend", "BpcliRep", "prepare", "run_model", "run_node", "supports_device"]
 

@@ -1,6 +1,6 @@
 """Run onnx's backend conformance suite against bpcli and tabulate the results.
 
-``python -m bpcli.onnx.conformance [-k PATTERN] [--tiers] [--failures] [--no-real]``
+``python -m bpcli.onnx.conformance.suite [-k PATTERN] [--tiers] [--failures] [--no-real]``
 
 Node, simple and PyTorch test models come from the installed onnx package's data directory,
 and so do the nine model-zoo ("real") CNNs: the suite ships them as "light" models whose
@@ -46,7 +46,7 @@ CATEGORIES = {
     "OnnxBackendPyTorchOperatorModelTest": "pytorch-operator",
     "OnnxBackendRealModelTest": "real (model zoo)",
 }
-XFAIL_FILE = Path(__file__).with_name("conformance_xfail.txt")
+XFAIL_FILE = Path(__file__).with_name("xfail.txt")
 
 
 def read_xfail(path: Path = XFAIL_FILE) -> list[tuple[re.Pattern, str]]:
@@ -151,7 +151,7 @@ def run(pattern: str | None = None, real: bool = True, verbose: bool = False) ->
 def _run(pattern: str | None, real: bool, verbose: bool) -> list[Outcome]:
     import onnx.backend.test
 
-    import bpcli.onnx.backend as backend
+    import bpcli.onnx.conformance.backend as backend
 
     warnings.filterwarnings("ignore")
     bt = onnx.backend.test.BackendTest(backend, __name__)
@@ -234,7 +234,7 @@ class Report:
 
 
 def _reason(o: Outcome, ops: list[str]) -> str:
-    from bpcli.onnx.import_ops import IMPORTERS
+    from bpcli.onnx.importer.table import IMPORTERS
 
     missing = [op for op in ops if ("", op) not in IMPORTERS]
     low = o.detail.lower()
@@ -258,7 +258,7 @@ def write_xfail(outcomes: list[Outcome], ops: dict[str, list[str]], path: Path =
     """Rewrite the list from ``outcomes``; a reason written by hand (``# why: ...``) is kept
     for as long as its test still fails."""
     kept = {pat.pattern: why for pat, why in read_xfail(path) if why.startswith("why:")}
-    lines = ["# Expected failures of `python -m bpcli.onnx.conformance`: "
+    lines = ["# Expected failures of `python -m bpcli.onnx.conformance.suite`: "
              "a test-name regex, a reason.",
              "# Regenerate with --write-xfail after a change (then review the diff); reasons",
              "# written by hand start with 'why:' and survive regeneration."]  # fmt: skip
@@ -271,7 +271,7 @@ def write_xfail(outcomes: list[Outcome], ops: dict[str, list[str]], path: Path =
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bpcli.onnx.conformance")
+    ap = argparse.ArgumentParser(prog="python -m bpcli.onnx.conformance.suite")
     ap.add_argument("-k", dest="pattern", help="regex on test names (default: all)")
     ap.add_argument("--tiers", action="store_true", help="only the node tests of the tier ops")
     ap.add_argument("--no-real", action="store_true", help="leave out the model-zoo CNNs")

@@ -1,6 +1,6 @@
 """ExportContext: the ONNX graph under construction, and the helpers every emitter uses.
 
-Emitters (``export_ops.py``, ``export_nn.py``) receive the context, the traced Record and the
+Emitters (``elementwise.py``, ``nn.py``) receive the context, the traced Record and the
 names of its inputs, and call ``ctx.node`` to add nodes. The helpers here hide the changes
 across opsets 13 and up (reduction axes as attribute or input, ...) and the dynamic batch:
 shapes that differ between the two traces (batch B and B + 1) are built from ``Shape(input)``.
@@ -13,7 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from bpcli.errors import BpcliError
-from bpcli.onnx.trace import Record
+from bpcli.onnx.exporter.trace import Record
 
 # since which opset each reduction takes ``axes`` as an input instead of an attribute
 AXES_INPUT_SINCE = {"ReduceSum": 13}

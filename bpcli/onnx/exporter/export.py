@@ -21,9 +21,9 @@ import bpcli
 from bpcli.engine import grad_mode
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.context import ExportContext, Inputs, onnx_dtype
-from bpcli.onnx.export_nn import EMITTERS
-from bpcli.onnx.trace import Record, flatten_outputs, recording
+from bpcli.onnx.exporter.context import ExportContext, Inputs, onnx_dtype
+from bpcli.onnx.exporter.ops.elementwise import EMITTERS
+from bpcli.onnx.exporter.trace import Record, flatten_outputs, recording
 
 MIN_OPSET = 13
 # ops whose attrs may legitimately differ between the two traces (their emitters handle it)

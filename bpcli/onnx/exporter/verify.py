@@ -10,7 +10,7 @@ import numpy as np
 from bpcli.engine import grad_mode
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.trace import flatten_outputs
+from bpcli.onnx.exporter.trace import flatten_outputs
 
 SYMBOLIC_SIZE = 3  # size drawn for a symbolic dim (batch) when no inputs are given
 

@@ -17,8 +17,8 @@ from onnx import helper, numpy_helper
 from bpcli.engine.convert import const
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
-from bpcli.onnx.import_ops import IMPORTERS, Context, NodeView, OpSpec
-from bpcli.onnx.minifloat import is_narrow_float
+from bpcli.onnx.importer.minifloat import is_narrow_float
+from bpcli.onnx.importer.table import IMPORTERS, Context, NodeView, OpSpec
 
 
 def views_of(model: onnx.ModelProto, opsets: dict[str, int]) -> list[NodeView]:

@@ -5,7 +5,7 @@ Every node is checked before anything is built: one error lists all unsupported 
 inside subgraphs too (named by their path, ``Loop_0/body/Add_3``). Float initializers become
 Parameters named as in the ONNX file (BatchNormalization's running statistics become buffers);
 integer initializers stay constants. Reading, checking and running the nodes is
-:mod:`bpcli.onnx.graph`'s job.
+:mod:`bpcli.onnx.importer.graph`'s job.
 """
 
 from __future__ import annotations
@@ -24,32 +24,8 @@ from bpcli.engine.convert import const
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.nn.module import Module, Parameter
-from bpcli.onnx import (  # noqa: F401  (importing fills IMPORTERS)
-    import_ops_attention,
-    import_ops_control,
-    import_ops_detect,
-    import_ops_grid,
-    import_ops_image,
-    import_ops_index,
-    import_ops_maps,
-    import_ops_math,
-    import_ops_ml,
-    import_ops_nn,
-    import_ops_norm,
-    import_ops_quant,
-    import_ops_reduce,
-    import_ops_resize,
-    import_ops_rnn,
-    import_ops_sequence_models,
-    import_ops_shape,
-    import_ops_signal,
-    import_ops_spatial,
-    import_ops_svm,
-    import_ops_text,
-    import_ops_training,
-    import_ops_trees,
-)
-from bpcli.onnx.graph import (
+from bpcli.onnx.importer import ops as _families  # noqa: F401  (importing fills IMPORTERS)
+from bpcli.onnx.importer.graph import (
     Subgraph,
     run_nodes,
     support_reason,
@@ -60,8 +36,8 @@ from bpcli.onnx.graph import (
     views_of,
     walk,
 )
-from bpcli.onnx.import_ops import Context, NodeView
-from bpcli.onnx.minifloat import is_narrow_float
+from bpcli.onnx.importer.minifloat import is_narrow_float
+from bpcli.onnx.importer.table import Context, NodeView
 
 __all__ = [
     "ImportSummary",
@@ -360,7 +336,7 @@ def load(path_or_model, trainable: bool = True, opset_convert: bool = True,
             pass
     widened = 0
     if upcast:
-        from bpcli.onnx.upcast import upcast as upcast_graph
+        from bpcli.onnx.importer.upcast import upcast as upcast_graph
 
         model, widened = upcast_graph(model, "float32" if upcast is True else upcast)
     mod = cls(model, source, trainable, untie, converted_from)

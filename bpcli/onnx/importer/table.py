@@ -2,7 +2,7 @@
 
 Each entry is ``fn(ctx, node, inputs) -> Tensor | tuple`` where ``inputs`` holds a Tensor per
 node input (``None`` for an omitted optional one) and ``node`` a :class:`NodeView` whose
-attributes are already decoded. The functions live in the ``import_ops_<family>`` modules and
+attributes are already decoded. The functions live in the ``ops/<family>.py`` modules and
 compose engine ops, so backward runs through the imported graph. Values that need no gradient
 (shapes, indices, masks) may be computed on plain numpy arrays and wrapped with ``const``.
 """

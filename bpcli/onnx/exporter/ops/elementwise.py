@@ -3,7 +3,7 @@
 ``EMITTERS`` maps an op's registry name to ``emit(ctx, rec, ins) -> output name(s)``: ``rec`` is
 the traced Record (``rec.attrs`` are the op's attrs, ``rec.inputs``/``rec.outputs`` its
 tensors), ``ins`` the ONNX names of its inputs. Shape, index and layer ops are in
-``export_shape.py`` and ``export_nn.py``, which add to the same table. Fake quantization
+``shape.py`` and ``nn.py``, which add to the same table. Fake quantization
 exports as the QuantizeLinear -> DequantizeLinear pair.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from bpcli.errors import BpcliError
-from bpcli.onnx.context import onnx_dtype
+from bpcli.onnx.exporter.context import onnx_dtype
 
 EMITTERS: dict = {}
 

@@ -1,6 +1,6 @@
 """ONNX emitters of the layer ops: linear, conv, pooling, norms, dropout, embedding, losses.
 
-Recurrent ops are in ``export_rnn.py``. Importing this module fills ``EMITTERS`` completely.
+Recurrent ops are in ``rnn.py``. Importing the package ``exporter.ops`` fills ``EMITTERS``.
 """
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli.engine.ops.pool import _bins
-from bpcli.onnx import export_rnn, export_shape  # noqa: F401 - they register emitters
-from bpcli.onnx.export_ops import EMITTERS, dtype_of, emitter, unsupported
+from bpcli.onnx.exporter.ops.elementwise import EMITTERS, dtype_of, emitter, unsupported
 
 __all__ = ["EMITTERS"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli.onnx.export_ops import dtype_of, emitter, unsupported
+from bpcli.onnx.exporter.ops.elementwise import dtype_of, emitter, unsupported
 
 # engine gate block at each ONNX gate position
 LSTM_ORDER = (0, 3, 1, 2)  # i f g o -> i o f c

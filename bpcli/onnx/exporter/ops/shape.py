@@ -1,4 +1,4 @@
-"""ONNX emitters of the shape, join and indexing ops (added to ``export_ops.EMITTERS``).
+"""ONNX emitters of the shape, join and indexing ops (added to ``elementwise.EMITTERS``).
 
 Reshape and Expand targets that follow the batch are written with 0 (copy the input's dim),
 -1 (infer) or, failing both, a shape computed from ``Shape(input)``, never the traced size.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli.onnx.context import INT64_MAX
-from bpcli.onnx.export_ops import emitter, unsupported
+from bpcli.onnx.exporter.context import INT64_MAX
+from bpcli.onnx.exporter.ops.elementwise import emitter, unsupported
 
 INT64_MIN = -(2**63)
 

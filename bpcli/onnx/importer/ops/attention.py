@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx import minifloat
-from bpcli.onnx.import_ops import NodeView, norm_axis, register, wrap
+from bpcli.onnx.importer import minifloat
+from bpcli.onnx.importer.table import NodeView, norm_axis, register, wrap
 
 # TensorProto codes of the float types the engine computes in (softmax_precision, stash_type)
 _PRECISIONS = {1: np.float32, 11: np.float64}

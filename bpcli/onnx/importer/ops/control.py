@@ -1,13 +1,14 @@
 """Import of control flow and of the sequence and optional ops that loops build on.
 
 If (1+), Loop (1+) and Scan (8+, opset 8's batched form too) run their subgraphs
-(:class:`bpcli.onnx.graph.Subgraph`) eagerly: a Python loop over iterations, each running
+(:class:`bpcli.onnx.importer.graph.Subgraph`) eagerly: a Python loop over iterations, each running
 engine ops on Tensors, so the gradient flows through the branch taken and every iteration run
 (the backward graph is the unrolled loop). Loop's and Scan's scan outputs are stacked with
 ``F.stack`` when they carry a gradient.
 
 Sequences are Python lists of Tensors and an empty optional is ``None`` (as in
-:mod:`bpcli.onnx.backend`): SequenceEmpty, SequenceConstruct, SequenceAt, SequenceInsert,
+:mod:`bpcli.onnx.conformance.backend`):
+SequenceEmpty, SequenceConstruct, SequenceAt, SequenceInsert,
 SequenceErase, SequenceLength, ConcatFromSequence, SplitToSequence, SequenceMap (its body run
 once per element), Optional, OptionalHasElement, OptionalGetElement. The ops that take a
 sequence apart or build one keep its Tensors as they are, so gradients pass through them.
@@ -18,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import NodeView, ints, norm_axis, register, scalar, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, ints, norm_axis, register, scalar, wrap
 
 # -- helpers --------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import NodeView, register, scalar, wrap
+from bpcli.onnx.importer.table import NodeView, register, scalar, wrap
 
 
 def _opt(inputs, i):

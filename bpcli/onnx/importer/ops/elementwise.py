@@ -12,7 +12,7 @@ import numpy as np
 
 from bpcli import functional as F
 from bpcli.engine.tensor import Tensor
-from bpcli.onnx.import_ops import NodeView, register, scalar, wrap
+from bpcli.onnx.importer.table import NodeView, register, scalar, wrap
 
 
 def grad(*ts) -> bool:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import NodeView, ints, register, wrap
-from bpcli.onnx.import_ops_math import grad
-from bpcli.onnx.import_ops_resize import _check, _round_to
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.ops.resize import _check, _round_to
+from bpcli.onnx.importer.table import NodeView, ints, register, wrap
 
 _GRID_MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic",
                "nearest": "nearest"}  # fmt: skip

@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 
-from bpcli.onnx.import_ops import NodeView, register, wrap
+from bpcli.onnx.importer.table import NodeView, register, wrap
 
 _FORMATS = ("RGB", "BGR", "Grayscale")
 

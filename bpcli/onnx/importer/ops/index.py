@@ -14,8 +14,8 @@ import numpy as np
 from bpcli import functional as F
 from bpcli.engine.ops.scan import cumprod, cumprod_array, cumsum, cumsum_array
 from bpcli.engine.ops.scatter import index_add
-from bpcli.onnx.import_ops import NodeView, ints, norm_axis, register, scalar, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, ints, norm_axis, register, scalar, wrap
 
 
 def _indices(a: np.ndarray, n, node: NodeView, what: str = "indices") -> np.ndarray:

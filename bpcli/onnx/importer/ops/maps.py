@@ -28,8 +28,8 @@ import re
 import numpy as np
 
 from bpcli.engine.tensor import Tensor
-from bpcli.onnx.import_ops import NodeView, register, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, register, wrap
 
 ML = "ai.onnx.ml"
 

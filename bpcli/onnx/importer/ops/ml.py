@@ -1,7 +1,7 @@
 """Import of the classic-ML domain ``ai.onnx.ml`` (the ops sklearn-onnx and onnxmltools emit):
 ArrayFeatureExtractor, Binarizer, LabelEncoder (opsets 1, 2, 4), CategoryMapper, Imputer,
 OneHotEncoder, FeatureVectorizer, Scaler, Normalizer, LinearRegressor, LinearClassifier; the
-tree ensembles are in ``import_ops_trees``.
+tree ensembles are in ``trees``.
 
 Scaler, Normalizer, Imputer, ArrayFeatureExtractor, FeatureVectorizer and the linear models
 compose engine ops, so gradients reach their float inputs (coefficients are attributes, hence
@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import NodeView, register, wrap
-from bpcli.onnx.import_ops_math import grad
-from bpcli.onnx.import_ops_text import strings
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.ops.text import strings
+from bpcli.onnx.importer.table import NodeView, register, wrap
 
 ML = "ai.onnx.ml"
 _POST = ("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT")  # TreeEnsemble's enum order

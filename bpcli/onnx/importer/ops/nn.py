@@ -2,7 +2,7 @@
 
 Conv and pooling run 1-D and 2-D on the engine's 2-D ops (a 1-D op is the 2-D one with H = 1);
 ONNX's asymmetric or auto pads become an explicit Pad in front, so the engine ops only see
-symmetric padding. 3-D ops and the rest of pooling are compositions in ``import_ops_spatial``.
+symmetric padding. 3-D ops and the rest of pooling are compositions in ``spatial``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import numpy as np
 
 from bpcli import functional as F
 from bpcli.engine.ops.nn import Dropout
-from bpcli.onnx.import_ops import NodeView, register, scalar, wrap
-from bpcli.onnx.import_ops_math import grad
-from bpcli.onnx.import_ops_spatial import (
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.ops.spatial import (
     conv3d,
     conv_transpose3d,
     lp_pool_nd,
     max_pool_indices,
     pool_nd,
 )
+from bpcli.onnx.importer.table import NodeView, register, scalar, wrap
 
 
 @register("Gemm", since=6)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import NodeView, register, wrap
+from bpcli.onnx.importer.table import NodeView, register, wrap
 
 
 @register("BatchNormalization", since=6)

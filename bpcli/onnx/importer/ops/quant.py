@@ -46,11 +46,11 @@ from onnx import helper
 from bpcli import functional as F
 from bpcli.engine.ops.quant import quantize_array, spread
 from bpcli.engine.tensor import Tensor
-from bpcli.onnx import minifloat
-from bpcli.onnx.import_ops import NodeView, norm_axis, register, wrap
-from bpcli.onnx.import_ops_math import grad
-from bpcli.onnx.import_ops_nn import _spatial_check
-from bpcli.onnx.import_ops_nn import conv as conv_importer
+from bpcli.onnx.importer import minifloat
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.ops.nn import _spatial_check
+from bpcli.onnx.importer.ops.nn import conv as conv_importer
+from bpcli.onnx.importer.table import NodeView, norm_axis, register, wrap
 
 INT_RANGES = {
     "uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767),

@@ -7,9 +7,9 @@ from functools import partial
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx import minifloat
-from bpcli.onnx.import_ops import NodeView, ints, norm_axis, register, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer import minifloat
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, ints, norm_axis, register, wrap
 
 # op type -> (engine composition of (x, axes, keepdims), numpy reference, opset axes became input)
 _REDUCE = {

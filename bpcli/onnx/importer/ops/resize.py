@@ -1,5 +1,5 @@
 """Import of resampling ops: Resize (opsets 10-19), Upsample (7-10), CenterCropPad (18) and
-Col2Im (18); GridSample and AffineGrid are in ``import_ops_grid``.
+Col2Im (18); GridSample and AffineGrid are in ``grid``.
 
 Resize is separable: each resized axis is a linear map built in numpy from the shapes alone, an
 (out, in) weight matrix applied with matmul (an index vector and index_select for nearest), so
@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import NodeView, arr, ints, norm_axis, register, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, arr, ints, norm_axis, register, wrap
 
 # -- Resize and Upsample ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from bpcli import functional as F
 from bpcli.engine.convert import const
-from bpcli.onnx.import_ops import NodeView, register
+from bpcli.onnx.importer.table import NodeView, register
 
 _ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2), "RNN": (0,)}
 _DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}

@@ -5,8 +5,9 @@ All compose engine ops, so gradients reach every float input: TensorScatter is o
 the past cache and the update side by side (the slot map is numpy), CausalConvWithState a
 depthwise ``conv1d`` over the state and the input joined, LinearAttention its recurrence run
 token by token (the backward graph is the unrolled scan), and FlexAttention the scaled scores
-of :mod:`bpcli.onnx.import_ops_attention` with its score_mod/prob_mod subgraphs run in between
-(a :class:`bpcli.onnx.graph.Subgraph`, as If and Loop run theirs), so gradients also reach the
+of :mod:`bpcli.onnx.importer.ops.attention` with its score_mod/prob_mod subgraphs run in between
+(a :class:`bpcli.onnx.importer.graph.Subgraph`, as If and Loop run theirs), so gradients also
+reach the
 values those subgraphs read from the enclosing graph.
 """
 
@@ -15,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.graph import Subgraph
-from bpcli.onnx.import_ops import NodeView, norm_axis, register, wrap
-from bpcli.onnx.import_ops_attention import _opt, _precision, _repeat_heads, _scores
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer.graph import Subgraph
+from bpcli.onnx.importer.ops.attention import _opt, _precision, _repeat_heads, _scores
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, norm_axis, register, wrap
 
 # -- Swish, SwiGLU ---------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ import numpy as np
 from onnx import helper, numpy_helper
 
 from bpcli import functional as F
-from bpcli.onnx import minifloat
-from bpcli.onnx.import_ops import NodeView, arr, ints, register, scalar, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer import minifloat
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, arr, ints, register, scalar, wrap
 
 
 def _reshape(x, shape):

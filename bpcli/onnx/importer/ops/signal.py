@@ -19,9 +19,9 @@ import numpy as np
 from onnx import helper
 
 from bpcli import functional as F
-from bpcli.onnx import minifloat
-from bpcli.onnx.import_ops import NodeView, norm_axis, register, scalar, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer import minifloat
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import NodeView, norm_axis, register, scalar, wrap
 
 # -- random ------------------------------------------------------------------------------------
 

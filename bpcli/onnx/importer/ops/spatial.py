@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import wrap
+from bpcli.onnx.importer.table import wrap
 
 
 def _fold_depth(x):

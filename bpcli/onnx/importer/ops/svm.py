@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.import_ops import NodeView, register, wrap
-from bpcli.onnx.import_ops_math import grad
-from bpcli.onnx.import_ops_ml import _POST, ML, _labels, post_transform
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.ops.ml import _POST, ML, _labels, post_transform
+from bpcli.onnx.importer.table import NodeView, register, wrap
 
 _KERNELS = ("LINEAR", "POLY", "RBF", "SIGMOID")
 _MAX_ITER = 100  # onnxruntime's bound on the pairwise-coupling iterations

@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bpcli.onnx.import_ops import NodeView, register, wrap
+from bpcli.onnx.importer.table import NodeView, register, wrap
 
 
 def strings(t, node: NodeView, what: str = "input") -> np.ndarray:

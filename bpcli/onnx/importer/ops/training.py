@@ -23,9 +23,9 @@ import numpy as np
 
 from bpcli.engine.grad_mode import enable_grad
 from bpcli.engine.tensor import Tensor
-from bpcli.onnx.graph import Subgraph, needs, run_nodes, subgraphs_of
-from bpcli.onnx.import_ops import Context, NodeView, register, scalar, wrap
-from bpcli.onnx.import_ops_math import grad
+from bpcli.onnx.importer.graph import Subgraph, needs, run_nodes, subgraphs_of
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.table import Context, NodeView, register, scalar, wrap
 
 DOMAIN = "ai.onnx.preview.training"
 

@@ -1,16 +1,16 @@
 """Import of the tree ensembles of ``ai.onnx.ml``: TreeEnsemble (opset 5) and the older
 TreeEnsembleRegressor / TreeEnsembleClassifier (opsets 1, 3, 5), evaluated by one vectorised
 walker. Trees are piecewise constant: no gradient flows through them. The post transforms and
-label handling are those of the linear models in ``import_ops_ml``.
+label handling are those of the linear models in ``ml``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from bpcli.onnx.import_ops import NodeView, register, wrap
-from bpcli.onnx.import_ops_math import grad
-from bpcli.onnx.import_ops_ml import _POST, ML, _labels, post_transform
+from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.onnx.importer.ops.ml import _POST, ML, _labels, post_transform
+from bpcli.onnx.importer.table import NodeView, register, wrap
 
 # -- tree ensembles -------------------------------------------------------------------------
 

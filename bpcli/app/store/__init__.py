@@ -1,0 +1,4 @@
+"""What a run leaves on disk: run folders (``runs``) and checkpoints (``checkpoint``).
+
+May import ``app.spec`` and the layers below ``app``.
+"""
