@@ -38,7 +38,7 @@ def measure(reporters: dict, rounds: int = 10, epochs: int = 5) -> list[DiagOver
     from bpcli.app.store import runs
     from bpcli.app.training.loop import train
 
-    spec_path = Path(__file__).resolve().parents[2] / "models" / "mlp-digits.toml"
+    spec_path = Path(__file__).resolve().parents[3] / "models" / "mlp-digits.toml"
     spec = load_spec(spec_path, overrides=[f"train.epochs={epochs}"])
     out = []
     with tempfile.TemporaryDirectory() as tmp:

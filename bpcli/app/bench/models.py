@@ -20,7 +20,7 @@ import numpy as np
 
 from bpcli.errors import BpcliError
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "models"
+SPEC_DIR = Path(__file__).resolve().parents[3] / "models"
 
 
 def specs_available() -> bool:
