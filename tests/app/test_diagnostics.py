@@ -121,7 +121,7 @@ def test_every_n_steps_and_metrics_jsonl(tmp_path):
              if r["kind"] == "diag"]  # fmt: skip
     assert [r["step"] for r in lines] == steps
     text = (tmp_path / "run" / runs.METRICS_FILE).read_text().splitlines()
-    # The lines carry 9 significant digits (diagnostics_record.FLOAT), the reports full floats.
+    # The lines carry 9 significant digits (diagnostics.record.FLOAT), the reports full floats.
     written = [json.loads(x) for x in text if x.startswith('{"kind": "diag"')]
     assert _close(written, [r.to_dict() for r in reports])
     back = DiagReport.from_dict(lines[1])

@@ -3,7 +3,7 @@
 Workloads: ``mlp`` and ``cnn`` are one full training step (forward, loss, backward,
 SGD-with-momentum update) on random data; ``mlp-digits-epoch`` (one epoch), ``lstm`` and
 ``transformer`` (one truncated-BPTT step) are built from the shipped specs through the library,
-with their optimizer, clipping and schedule (see ``bench_models``). Timings alternate between
+with their optimizer, clipping and schedule (see ``models``). Timings alternate between
 the two engines block by block so that machine noise hits both alike; the result is the median
 per engine and the ratio bpcli / PyTorch.
 """

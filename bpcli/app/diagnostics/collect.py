@@ -13,8 +13,8 @@ of the run (a baseline reading before training has changed anything), the last s
 epoch, and with ``every=N`` every N-th step.
 
 A check point costs its statistics kernels only: they write their sums into a row of a
-preallocated record (``diagnostics_record``). ``flush()`` runs the flag rules over the rows,
-turns them into ``DiagReport`` objects (``diagnostics_report``; a calm row's is a
+preallocated record (``record``). ``flush()`` runs the flag rules over the rows,
+turns them into ``DiagReport`` objects (``report``; a calm row's is a
 ``CalmReport`` that makes its lists only when they are read) and gives their
 ``{"kind": "diag", ...}`` lines of ``metrics.jsonl``; the trainer calls it at each epoch end and
 when the run stops (a non-finite step is flagged there, the step it went non-finite).
@@ -30,10 +30,6 @@ import numpy as np
 from bpcli.app.diagnostics import rules
 from bpcli.app.diagnostics.record import DELTA, STEPPED, Layout, Record, write_out
 from bpcli.app.diagnostics.report import (  # noqa: F401  (the public names, re-exported)
-    DEAD,
-    NORMS,
-    SATURATING,
-    SATURATION_MARGIN,
     ActStats,
     DiagReport,
     NormStats,
@@ -41,6 +37,12 @@ from bpcli.app.diagnostics.report import (  # noqa: F401  (the public names, re-
     RunDiagnostics,
     as_float,
     load_run,
+)
+from bpcli.app.diagnostics.rules import (  # noqa: F401  (re-exported)
+    DEAD,
+    NORMS,
+    SATURATING,
+    SATURATION_MARGIN,
 )
 from bpcli.engine.tensor import Tensor
 

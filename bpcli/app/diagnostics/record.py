@@ -20,13 +20,12 @@ import numpy as np
 
 from bpcli.app.diagnostics import rules
 from bpcli.app.diagnostics.report import (
-    DEAD,
-    SATURATING,
     ActStats,
     DiagReport,
     NormStats,
     ParamStats,
 )
+from bpcli.app.diagnostics.rules import DEAD, SATURATING
 
 HEAD = ("epoch", "step", "lr", "stepped", "bptt")  # bptt: boundary gradient norm, NaN if none
 STEPPED, BPTT = 3, 4

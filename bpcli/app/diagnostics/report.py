@@ -2,7 +2,7 @@
 check point (``to_dict()`` is its ``{"kind": "diag", ...}`` line of ``metrics.jsonl``),
 ``RunDiagnostics`` every check point of a run as ``load_run`` reads them back.
 
-During training the numbers live in a record array (``diagnostics_record``); these objects
+During training the numbers live in a record array (``record``); these objects
 are made from its rows when the check points are written out (epoch end, end of the run).
 """
 
@@ -14,12 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bpcli.app.diagnostics import rules
-
-# Activation layers whose outputs are checked, by class name: what "unhealthy" means for each.
-DEAD = ("ReLU",)
-SATURATING = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "Hardtanh": (-1.0, 1.0)}
-NORMS = ("BatchNorm1d", "BatchNorm2d")
-SATURATION_MARGIN = 0.01  # within 1% of the output range from a bound
 
 
 @dataclass

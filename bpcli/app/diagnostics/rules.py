@@ -28,6 +28,12 @@ HISTORY = 50  # check points the growth rule compares against
 CONVERGED = 1e-2  # gradient norm relative to the first check point's
 BPTT_BOUNDARY = 0.1  # boundary gradient vs the largest parameter gradient norm
 
+# Activation layers whose outputs are checked, by class name: what "unhealthy" means for each.
+DEAD = ("ReLU",)
+SATURATING = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "Hardtanh": (-1.0, 1.0)}
+NORMS = ("BatchNorm1d", "BatchNorm2d")
+SATURATION_MARGIN = 0.01  # within 1% of the output range from a bound
+
 
 @dataclass
 class Flag:
@@ -52,8 +58,6 @@ class ModelInfo:
 
     @classmethod
     def of(cls, model, context: dict[str, Any]) -> ModelInfo:
-        from bpcli.app.diagnostics.report import DEAD, NORMS, SATURATING
-
         layers, acts, norms, before, last = [], [], [], {}, ""
         for name, mod in model.named_modules():
             kind = type(mod).__name__

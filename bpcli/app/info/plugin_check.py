@@ -1,7 +1,7 @@
 """``bpcli plugins check``: exercise every part each installed plugin registers.
 
 Layers get a float64 finite-difference gradient check on a small random input (parameters
-and input, see ``gradcheck_model``) and, where their ops have ONNX emitters, an export that
+and input, see ``experiments.gradcheck``) and, where their ops have ONNX emitters, an export that
 onnxruntime runs and compares (``bpcli.onnx.exporter.verify``). Losses get the same gradient check
 with respect to their input; optimizers must lower a quadratic; schedules must give finite,
 non-negative rates; datasets must build a non-empty, finite dataset; initialisers must fill
