@@ -37,7 +37,7 @@ def export_cmd(checkpoint: str, out: str, opset: int, dynamic_batch: bool, verif
       bpcli export runs/mlp-digits-20250101-120000 -o mlp.onnx --verify
       bpcli export runs/cnn/best.npz -o cnn.onnx --opset 13 --static-batch --json
     """
-    from bpcli.app.model.onnx_files import export_run
+    from bpcli.app.training.export import export_run
     from bpcli.cli import render_onnx
 
     result = export_run(checkpoint, out, opset=opset, dynamic_batch=dynamic_batch,

@@ -14,8 +14,8 @@ pytest.importorskip("onnxruntime")
 
 from bpcli import data as bdata
 from bpcli.app.model.build import build
-from bpcli.app.model.onnx_files import DEFAULT_OPSET, output_names
 from bpcli.app.spec.schema import load_spec
+from bpcli.app.training.export import DEFAULT_OPSET, output_names
 from bpcli.onnx import export, verify
 
 pytestmark = pytest.mark.ort

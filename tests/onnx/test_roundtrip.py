@@ -97,8 +97,9 @@ def _torch_pretrained(path: Path, seed: int = 0) -> Path:
 def test_finetune_torch_export_then_export_again(tmp_path):
     """torch.onnx MLP -> import, new 10-class head, first layer frozen -> 1 epoch on digits
     -> bpcli export -> onnxruntime gives the fine-tuned model's outputs."""
-    from bpcli.app.model.onnx_files import export_run, onnx_spec
+    from bpcli.app.model.onnx_files import onnx_spec
     from bpcli.app.training.evaluate import measure, restore
+    from bpcli.app.training.export import export_run
     from bpcli.app.training.loop import train
 
     src = _torch_pretrained(tmp_path / "pre.onnx")
