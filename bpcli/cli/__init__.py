@@ -10,58 +10,19 @@ import sys
 
 import click
 
-from bpcli import __version__
+from bpcli.cli import bench as _bench  # noqa: F401 - registers the command
+from bpcli.cli import diagnose as _diagnose  # noqa: F401
+from bpcli.cli import evaluate as _evaluate  # noqa: F401
+from bpcli.cli import gradcheck_cmd as _gradcheck  # noqa: F401
+from bpcli.cli import info as _info  # noqa: F401
+from bpcli.cli import onnx_cmds as _onnx_cmds  # noqa: F401
+from bpcli.cli import ops as _ops  # noqa: F401
+from bpcli.cli import plugins as _plugins  # noqa: F401
+from bpcli.cli import spec as _spec  # noqa: F401
+from bpcli.cli import sweep_cmd as _sweep  # noqa: F401
+from bpcli.cli import train as _train  # noqa: F401
+from bpcli.cli.group import cli
 from bpcli.errors import BpcliError
-
-
-class _Group(click.Group):
-    """Turns a BpcliError into ``bpcli: <where>: <message>`` on stderr and exit status 2."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except BpcliError as e:
-            click.echo(f"bpcli: {e}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="bpcli")
-def cli() -> None:
-    """Train neural networks with bpcli's own backpropagation engine.
-
-    \b
-    Examples:
-      bpcli init-spec                     write a commented starter spec (model.toml)
-      bpcli train models/mlp-digits.toml  train a spec into runs/<name>-<time>
-      bpcli train SPEC --epochs 3 --json  override fields, JSON lines out
-      bpcli eval runs/<run>               test metrics and confusion matrix
-      bpcli diagnose runs/<run>           gradient health over the run, flags and fixes
-      bpcli predict runs/<run> x.npz      write predictions for inputs
-      bpcli export runs/<run> -o m.onnx   write the model as ONNX (--verify: onnxruntime)
-      bpcli train m.onnx --dataset digits fine-tune an imported ONNX model
-      bpcli info models/cnn-digits.toml   layers, shapes, parameters, FLOPs
-      bpcli spec --resolved SPEC          the spec with every default filled in
-      bpcli bench                         time training steps against PyTorch
-      bpcli gradcheck SPEC                finite-difference check of every gradient
-      bpcli sweep SPEC --lr 1e-4:1:9      learning rate x initialiser grid
-      bpcli lr-find SPEC                  learning-rate range test
-      bpcli ops                           every op with its gradient formula and ONNX name
-      bpcli plugins                       the plugins loaded and the parts they register
-    """
-
-
-from bpcli.cli import bench as _bench  # noqa: E402, F401 - registers the command
-from bpcli.cli import diagnose as _diagnose  # noqa: E402, F401
-from bpcli.cli import evaluate as _evaluate  # noqa: E402, F401
-from bpcli.cli import gradcheck_cmd as _gradcheck  # noqa: E402, F401
-from bpcli.cli import info as _info  # noqa: E402, F401
-from bpcli.cli import onnx_cmds as _onnx_cmds  # noqa: E402, F401
-from bpcli.cli import ops as _ops  # noqa: E402, F401
-from bpcli.cli import plugins as _plugins  # noqa: E402, F401
-from bpcli.cli import spec as _spec  # noqa: E402, F401
-from bpcli.cli import sweep_cmd as _sweep  # noqa: E402, F401
-from bpcli.cli import train as _train  # noqa: E402, F401
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bpcli.cli import cli
+from bpcli.cli.group import cli
 
 
 @click.command("bench")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bpcli.cli import cli
+from bpcli.cli.group import cli
 
 
 @click.command("diagnose")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bpcli.cli import cli
+from bpcli.cli.group import cli
 
 
 def _list(as_json: bool) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bpcli.cli import cli
+from bpcli.cli.group import cli
 from bpcli.errors import BpcliError
 
 STARTER = "starter.toml"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bpcli.cli import cli
+from bpcli.cli.group import cli
 from bpcli.errors import BpcliError
 
 # Each shortcut option and the spec field it overrides.
