@@ -7,11 +7,15 @@ before its node runs, so every intermediate gradient is computed once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from bpcli.engine.op import Op
-from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
+
+if TYPE_CHECKING:  # NOTE: only for annotations: tensor.py imports this module to run backward()
+    from bpcli.engine.op import Op
+    from bpcli.engine.tensor import Tensor
 
 
 def topo_order(root: Op) -> list[Op]:
@@ -63,7 +67,7 @@ def _seed(root: Tensor, grad) -> np.ndarray:
                 "backward",
             )
         return np.ones(root.shape, dtype=root.dtype)
-    g = np.array(grad._data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
+    g = np.array(grad, dtype=root.dtype)  # a Tensor gradient arrives as its array
     if g.shape != root.shape:
         raise BpcliError(
             f"gradient of shape {g.shape} for a tensor of shape {root.shape}", "backward"

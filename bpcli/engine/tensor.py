@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from bpcli.engine import grad_mode
+from bpcli.engine.backward import run_backward
 from bpcli.errors import BpcliError
 
 Hook = Callable[[np.ndarray], "np.ndarray | None"]
@@ -230,6 +231,4 @@ class Tensor:
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; see ``engine/backward.py``."""
-        from bpcli.engine.backward import run_backward
-
-        run_backward(self, grad, retain_graph)
+        run_backward(self, grad._data if isinstance(grad, Tensor) else grad, retain_graph)
