@@ -24,5 +24,9 @@ from bpcli.engine.ops.sort import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.
-import bpcli.engine.methods  # noqa: F401
+import sys as _sys
+
+from bpcli.engine import methods as _methods
+
+_MISSING = _methods.bind(_sys.modules[__name__])  # method names no function above defines
 # isort: on

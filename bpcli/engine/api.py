@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli import functional as F
 from bpcli.engine.convert import const
 from bpcli.engine.op import OPS
+from bpcli.engine.ops import elementwise, join
 from bpcli.engine.random import default_rng, manual_seed
 from bpcli.engine.tensor import Tensor
 
@@ -31,15 +31,15 @@ __all__ = [
 
 def concat(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (numpy's ``concatenate``)."""
-    return F.concat(tensors, axis=axis)
+    return join.concat(tensors, axis=axis)
 
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
-    return F.stack(tensors, axis=axis)
+    return join.stack(tensors, axis=axis)
 
 
-where = F.where
+where = elementwise.where
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:

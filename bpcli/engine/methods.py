@@ -1,8 +1,11 @@
-"""Binds the functional API onto Tensor as methods and operators, in this one place."""
+"""Binds the functional API onto Tensor as methods and operators, in this one place.
+
+``bpcli.functional`` calls ``bind`` with itself once all its functions are defined, so this
+module, below it, never imports it (that was a circle functional -> methods -> functional).
+"""
 
 from __future__ import annotations
 
-from bpcli import functional as F
 from bpcli.engine.tensor import Tensor
 
 # Methods named as in numpy/PyTorch; each is the functional op of the same name.
@@ -23,8 +26,9 @@ def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
-def bind() -> list[str]:
-    """Attach every method and operator; returns the names the functional API lacks."""
+def bind(F) -> list[str]:  # noqa: N803  (F, as the functional module is called everywhere)
+    """Attach every method and operator of ``F`` (the functional module); returns the names
+    it lacks."""
     missing = []
     for name in METHOD_NAMES:
         fn = getattr(F, name, None)
@@ -52,6 +56,3 @@ def bind() -> list[str]:
     Tensor.float = lambda self: F.astype(self, "float32")
     Tensor.double = lambda self: F.astype(self, "float64")
     return missing
-
-
-MISSING = bind()

@@ -12,6 +12,8 @@ import numpy as np
 from bpcli.engine import random as bprandom
 from bpcli.engine.convert import const, lift
 from bpcli.engine.op import Op
+from bpcli.engine.ops import elementwise, linalg
+from bpcli.engine.ops import shape as shape_ops
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.kernels.dropout import dropout_bwd, dropout_fwd, dropout_keep
@@ -225,8 +227,6 @@ def scaled_dot_product_attention(
     A boolean ``attn_mask`` marks the pairs that take part (True); a float one is added to
     the scores. ``is_causal`` masks the upper triangle. ``scale`` defaults to 1/sqrt(E).
     """
-    from bpcli import functional as F  # matmul/swapaxes live in other families
-
     q, k, v = lift(query), lift(key), lift(value)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise BpcliError(
@@ -243,17 +243,17 @@ def scaled_dot_product_attention(
         raise BpcliError("give attn_mask or is_causal, not both", "scaled_dot_product_attention")
     big_l, big_s = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    scores = F.matmul(q, F.swapaxes(k, -1, -2)) * scale
+    scores = linalg.matmul(q, shape_ops.swapaxes(k, -1, -2)) * scale
     if is_causal:
         attn_mask = np.tril(np.ones((big_l, big_s), dtype=bool))
     if attn_mask is not None:
         m = lift(attn_mask)
         if m.dtype == np.bool_:
             neg_inf = const(np.asarray(-np.inf, dtype=scores.dtype))
-            scores = F.where(m, scores, neg_inf)
+            scores = elementwise.where(m, scores, neg_inf)
         else:
             scores = scores + m
     attn = softmax(scores, axis=-1)
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, training=True, generator=generator)
-    return F.matmul(attn, v)
+    return linalg.matmul(attn, v)

@@ -12,6 +12,7 @@ import numpy as np
 
 from bpcli.engine.convert import const, lift
 from bpcli.engine.op import Op
+from bpcli.engine.ops import shape as shape_ops
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.kernels import rnn as K
@@ -214,11 +215,9 @@ def gru_cell(
 
 def _unbatched(cls, x, *rest):
     """A 1-d input (and states) as a batch of one, through reshape ops of the engine."""
-    from bpcli import functional as F
-
     n_states = 2 if cls is LSTMCell else 1
-    states = [s if s.ndim == 2 else F.reshape(s, (1, -1)) for s in rest[:n_states]]
-    out = cls.apply(F.reshape(x, (1, -1)), *states, *rest[n_states:])
+    states = [s if s.ndim == 2 else shape_ops.reshape(s, (1, -1)) for s in rest[:n_states]]
+    out = cls.apply(shape_ops.reshape(x, (1, -1)), *states, *rest[n_states:])
     if isinstance(out, tuple):
-        return tuple(F.reshape(o, (-1,)) for o in out)
-    return F.reshape(out, (-1,))
+        return tuple(shape_ops.reshape(o, (-1,)) for o in out)
+    return shape_ops.reshape(out, (-1,))
