@@ -8,7 +8,7 @@ PYTEST := $(BIN)/python -m pytest
 EXTRAS := plugins/bpcli-extras
 EXTRAS_SRC := $(shell find $(EXTRAS)/bpcli_extras $(EXTRAS)/pyproject.toml -type f -name '*.py' -o -name pyproject.toml 2>/dev/null)
 
-.PHONY: install demo test test-all bench onnx-conformance lint clean
+.PHONY: install demo test test-all bench onnx-conformance docs lint clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ bench: install
 # The ONNX project's own backend test suite, run through bpcli.onnx.conformance.backend.
 onnx-conformance: install
 	$(BIN)/python -m bpcli.onnx.conformance.suite
+
+# The generated reference pages (tests/test_docs.py fails when they are stale).
+docs: install
+	$(BIN)/python scripts/make_docs.py
 
 lint: install
 	$(BIN)/ruff check bpcli tests scripts $(EXTRAS)

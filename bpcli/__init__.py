@@ -2,6 +2,15 @@
 
 The public API (``bp.tensor``, ``bp.Tensor``, ``bp.no_grad``, ``bp.functional``, ...) loads on
 first use, so ``import bpcli.cli`` (and ``bpcli --help``) pulls in neither numpy nor Numba.
+
+``__all__`` is the public surface (tests/test_public_api.py holds it to this list):
+tensors ``Tensor``, ``tensor``, ``zeros``, ``ones``, ``zeros_like``, ``ones_like``, ``full``,
+``arange``, ``rand``, ``randn``, ``concat``, ``stack``, ``where``; autograd ``no_grad``,
+``enable_grad``, ``is_grad_enabled``, ``gradcheck``; ``manual_seed``, ``set_num_threads``,
+``get_num_threads``; the op table ``OPS``; the error ``BpcliError``; the modules
+``functional`` (also ``F``), ``nn``, ``optim``, ``data``, ``onnx``; ``__version__``.
+Everything else is private: by name (``_x``) or by module (``bpcli.app``, ``bpcli.cli``, the
+engine's internals), and may change without notice.
 """
 
 from __future__ import annotations
