@@ -83,6 +83,8 @@ def _commands(group, prefix: str):
 
     for name in sorted(group.commands):
         cmd = group.commands[name]
+        if not (cmd.callback is None or cmd.callback.__module__.startswith("bpcli.cli")):
+            continue  # a plugin's (or a test's) command: not bpcli's reference
         yield f"{prefix} {name}", cmd
         if isinstance(cmd, click.Group):
             yield from _commands(cmd, f"{prefix} {name}")
@@ -93,9 +95,27 @@ def cli_reference() -> str:
 
     from bpcli.cli import cli
 
+    # bpcli's own commands only: a plugin (or a test) may have added some to the group
+    own = dict(_commands(cli, "bpcli"))
+    root = click.Group(
+        "bpcli",
+        help=cli.help,
+        params=cli.params,
+        context_settings=cli.context_settings,
+        commands={p.split()[-1]: c for p, c in own.items() if p.count(" ") == 1},
+    )
     lines = [GENERATED, "# CLI reference\n"]
-    for path, cmd in [("bpcli", cli), *_commands(cli, "bpcli")]:
-        ctx = click.Context(cmd, info_name=path, terminal_width=100, max_content_width=100)
+    for path, cmd in [("bpcli", root), *own.items()]:
+        # NOTE: Click caches a command's help option from the first context it saw; a group
+        # without bpcli's help_option_names (as tests build) would leave "--help" alone.
+        cmd._help_option = None
+        ctx = click.Context(
+            cmd,
+            info_name=path,
+            terminal_width=100,
+            max_content_width=100,
+            help_option_names=["-h", "--help"],
+        )
         lines += [f"\n## {path}\n\n```text\n", cmd.get_help(ctx), "\n```\n"]
     return "".join(lines)
 
