@@ -159,7 +159,7 @@ def _einsum_engine(node, eq, xs):
                 x = _diagonal(x, i, j)
                 term = term[:j] + term[j + 1 :]
         perm = [term.index(c) for c in order if c in term]
-        x = F.transpose(x, *perm) if perm != list(range(len(perm))) else x
+        x = F.permute(x, *perm) if perm != list(range(len(perm))) else x
         shape = [x.shape[[c for c in order if c in term].index(c)] if c in term else 1
                  for c in order]  # fmt: skip
         x = F.reshape(x, tuple(shape))
@@ -169,7 +169,7 @@ def _einsum_engine(node, eq, xs):
         out = F.sum(out, contracted)
     kept = [c for c in order if c in rhs]
     perm = [kept.index(c) for c in rhs]
-    return F.transpose(out, *perm) if perm != list(range(len(perm))) else out
+    return F.permute(out, *perm) if perm != list(range(len(perm))) else out
 
 
 def _expand_ellipsis(terms, rhs, ranks):

@@ -304,7 +304,7 @@ def col2im(ctx, node, inputs):
         rest = y.ndim - 2
         left = r - d
         perm = [0, 1, *[2 + i for i in range(rest) if i not in (0, left)], 2, 2 + left]
-        y = F.transpose(y, *perm)
+        y = F.permute(y, *perm)
         y = F.reshape(y, (*y.shape[:-2], block[d] * nblk[d]))
         m = _fold_matrix(block[d], nblk[d], image[d], strides[d], dils[d], pads[d])
         y = F.matmul(y, wrap(m.astype(y.dtype)))

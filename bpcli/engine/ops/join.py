@@ -12,8 +12,8 @@ import numpy as np
 from bpcli.engine.convert import lift
 from bpcli.engine.dtypes import result_dtype
 from bpcli.engine.op import Op
-from bpcli.engine.ops.elementwise import astype
 from bpcli.engine.ops._axis import norm_axis
+from bpcli.engine.ops.elementwise import astype
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 

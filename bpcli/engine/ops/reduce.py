@@ -22,6 +22,7 @@ from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
 __all__ = [
+    "MinMax",
     "amax",
     "amin",
     "argmax",
@@ -30,7 +31,6 @@ __all__ = [
     "max",
     "mean",
     "min",
-    "MinMax",
     "norm",
     "sum",
     "var",

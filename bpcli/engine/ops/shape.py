@@ -15,7 +15,15 @@ from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops._axis import axes_tuple, norm_axis, shape_args
 from bpcli.engine.ops.join import (
-    cat, chunk, concat, pad, repeat, repeat_interleave, split, stack, tile,
+    cat,
+    chunk,
+    concat,
+    pad,
+    repeat,
+    repeat_interleave,
+    split,
+    stack,
+    tile,
 )  # fmt: skip
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
