@@ -132,3 +132,18 @@ def same_float(opname: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, n
         return a, b
     dt = result_dtype(a, b)
     return (a if da == dt else a.astype(dt)), (b if db == dt else b.astype(dt))
+
+
+def strict_float(opname: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The operands of a matmul/conv: an int/bool side takes the float side's dtype; two
+    float precisions are an error, as torch gives for ``mm``/``conv`` (no promotion there)."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return a, b
+    if da.kind == "f" and db.kind == "f":
+        raise BpcliError(
+            f"dtype mismatch {da} vs {db}: cast one side with .astype() (torch does not "
+            "promote here either)",
+            opname,
+        )
+    return same_float(opname, a, b)
