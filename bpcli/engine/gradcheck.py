@@ -86,7 +86,7 @@ def gradcheck(
             continue
         grad = t.grad if t.grad is not None else np.zeros_like(base[k])
         vs = [rng.standard_normal(t.shape) for _ in range(directions)]
-        if t.size <= full_below:
+        if t.numel() <= full_below:
             vs += [np.eye(t.size)[i].reshape(t.shape) for i in range(t.size)]
         worst_abs = worst_rel = 0.0
         for v in vs:

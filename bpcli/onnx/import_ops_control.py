@@ -25,7 +25,7 @@ from bpcli.onnx.import_ops_math import grad
 
 
 def _flag(t, node: NodeView, what: str) -> bool:
-    if t.size != 1:
+    if t.numel() != 1:
         raise node.fail(f"the {what} must hold one value, got shape {t.shape}")
     return bool(t.data.reshape(-1)[0])
 

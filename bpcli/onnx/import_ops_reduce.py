@@ -46,7 +46,7 @@ def reduce(ctx, node: NodeView, inputs):
         axes = None
     else:
         axes = tuple(a % max(x.ndim, 1) for a in axes)
-    if (x.size == 0 and axes is not None) or (x.size == 0 and not grad(x)):
+    if x.numel() == 0 and (axes is not None or not grad(x)):
         return wrap(_empty_reduce(node.op_type, x.data, axes, keep))
     if not grad(x) and np_fn is not None:
         return wrap(np.asarray(np_fn(x.data, axis=axes, keepdims=keep)).astype(x.dtype))

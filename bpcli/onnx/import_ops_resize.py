@@ -191,8 +191,8 @@ def _resize_plan(node: NodeView, x, inputs) -> list[_Axis]:
     roi, scales, sizes = (list(inputs[1:4]) + [None] * 3)[:3]
     axes = node.attr("axes") if node.opset >= 18 else None
     axes = [norm_axis(a, x.ndim, node) for a in axes] if axes else list(range(x.ndim))
-    has_scales = scales is not None and scales.size > 0
-    if has_scales == (sizes is not None and sizes.size > 0):
+    has_scales = scales is not None and scales.numel() > 0
+    if has_scales == (sizes is not None and sizes.numel() > 0):
         raise node.fail("exactly one of the inputs scales and sizes must be given")
     if has_scales:
         plan = _scaled_axes(node, x.shape, axes, [float(v) for v in scales.data.reshape(-1)])

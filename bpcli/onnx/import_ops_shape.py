@@ -78,7 +78,7 @@ def concat(ctx, node, inputs):
     axis = node.attr("axis")
     if not grad(*xs):
         return wrap(np.concatenate([t.data for t in xs], axis=axis))
-    xs = [t for t in xs if t.size or t.ndim != 1]  # ONNX allows an empty 1-D operand
+    xs = [t for t in xs if t.numel() or t.ndim != 1]  # ONNX allows an empty 1-D operand
     return F.concat(xs, axis)
 
 
@@ -121,7 +121,7 @@ def slice_(ctx, node, inputs):
 def gather(ctx, node, inputs):
     x, idx = inputs
     axis = node.attr("axis", 0) % x.ndim
-    if axis == 0 and x.ndim == 2 and idx.dtype.kind in "iu" and grad(x) and idx.size:
+    if axis == 0 and x.ndim == 2 and idx.dtype.kind in "iu" and grad(x) and idx.numel():
         if idx.data.min() >= 0:
             # a table lookup: keep the indices a tensor so a re-export still reads the input
             return F.embedding(idx, x)
