@@ -26,6 +26,8 @@ FUNCS = {
     "clip": lambda m, x: F.clip(x, -0.5, 0.7) + F.clip(x, min=0.1) + F.clip(x, max=0.2),
     "reduce": lambda m, x: (F.sum(x, axis=1) + F.mean(x, axis=1) + F.amax(x, axis=1)
                             + F.amin(x, axis=1) + F.logsumexp(x, axis=1)),
+    # torch's promotion: the int mask takes x's float32, the 0-d float64 sum ranks below x
+    "promote": lambda m, x: x * F.astype(x > 0, np.int32) + F.astype(x, np.float64).sum(),
     "max_dim": lambda m, x: F.max(x, dim=1).values + F.min(x, 2, keepdim=True).values.sum(),
     "reduce_keep": lambda m, x: F.sum(x, axis=(1, 2), keepdims=True) * F.var(x, axis=2,
                                                                               keepdims=True),
