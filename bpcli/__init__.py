@@ -41,6 +41,8 @@ _LAZY = {
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip
     _LAZY[_name] = ("bpcli.engine.api", _name)
+for _name in ("set_default_dtype", "get_default_dtype"):
+    _LAZY[_name] = ("bpcli.engine.api", _name)
 
 __all__ = ["__version__", *_LAZY]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bpcli.engine.dtypes import scalar_dtype
 from bpcli.engine.tensor import Tensor
 
 
@@ -15,18 +16,16 @@ def const(arr: np.ndarray) -> Tensor:
     return t
 
 
+_SCALARS = (int, float, bool, complex, np.generic)
+
+
 def lift(x, like: Tensor | None = None) -> Tensor:
-    """``x`` as a Tensor; a Python/numpy scalar takes the float dtype of ``like``."""
+    """``x`` as a Tensor; a Python/numpy scalar beside ``like`` takes the dtype torch gives
+    it there (``like``'s own unless the scalar's category is higher: see ``dtypes``)."""
     if isinstance(x, Tensor):
         return x
-    if (
-        like is not None
-        and like.dtype.kind == "f"
-        and isinstance(x, int | float | bool | np.generic)
-    ):
-        return const(np.asarray(x, dtype=like.dtype))
-    if isinstance(x, float) and like is not None and like.dtype.kind != "f":
-        return const(np.asarray(x, dtype=np.float32))
+    if like is not None and isinstance(x, _SCALARS):
+        return const(np.asarray(x, dtype=scalar_dtype(x, like.dtype)))
     return Tensor(x)
 
 

@@ -86,8 +86,8 @@ def gradcheck(
             continue
         grad = t.grad if t.grad is not None else np.zeros_like(base[k])
         vs = [rng.standard_normal(t.shape) for _ in range(directions)]
-        if t.size <= full_below:
-            vs += [np.eye(t.size)[i].reshape(t.shape) for i in range(t.size)]
+        if t.numel() <= full_below:
+            vs += [np.eye(t.numel())[i].reshape(t.shape) for i in range(t.numel())]
         worst_abs = worst_rel = 0.0
         for v in vs:
             plus = [a + eps * v if i == k else a for i, a in enumerate(base)]

@@ -19,6 +19,7 @@ METHOD_NAMES = (
     "topk",
     "matmul", "softmax", "log_softmax",
     "eq", "ne", "lt", "le", "gt", "ge",
+    "amax", "amin", "repeat_interleave", "t", "swapdims",
 )  # fmt: skip
 
 
@@ -52,7 +53,8 @@ def bind(F) -> list[str]:  # noqa: N803  (F, as the functional module is called 
     if hasattr(F, "getitem"):
         Tensor.__getitem__ = F.getitem
     if hasattr(F, "transpose"):
-        Tensor.T = property(lambda self: F.transpose(self))
+        Tensor.T = property(lambda self: F.reverse_dims(self))
+        Tensor.mT = property(lambda self: F.mT(self))
     Tensor.float = lambda self: F.astype(self, "float32")
     Tensor.double = lambda self: F.astype(self, "float64")
     return missing

@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from bpcli.engine import grad_mode
+from bpcli.engine.dtypes import result_dtype
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
@@ -123,19 +124,26 @@ def _wrap(arr, op: Op, idx: int, track: bool) -> Tensor:
 
 
 def same_float(opname: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Give two operands one dtype: an int/bool side takes the float side's dtype; two
-    different float precisions are an error (a silent float64 upcast would halve speed)."""
+    """Give two operands the dtype torch's promotion gives them (``engine/dtypes.py``): a
+    dimensioned array outranks a 0-d one within a category, a higher category wins. The
+    engine casts each gradient back to its input's dtype, so promoting here is all it takes."""
     da, db = a.dtype, b.dtype
     if da == db:
         return a, b
-    fa, fb = da.kind == "f", db.kind == "f"
-    if fa and fb:
+    dt = result_dtype(a, b)
+    return (a if da == dt else a.astype(dt)), (b if db == dt else b.astype(dt))
+
+
+def strict_float(opname: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The operands of a matmul/conv: an int/bool side takes the float side's dtype; two
+    float precisions are an error, as torch gives for ``mm``/``conv`` (no promotion there)."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return a, b
+    if da.kind == "f" and db.kind == "f":
         raise BpcliError(
-            f"dtype mismatch {da} vs {db}: cast one side with .astype() (no silent upcast)",
+            f"dtype mismatch {da} vs {db}: cast one side with .astype() (torch does not "
+            "promote here either)",
             opname,
         )
-    if fa:
-        return a, b.astype(da)
-    if fb:
-        return a.astype(db), b
-    return a, b
+    return same_float(opname, a, b)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bpcli.engine import grad_mode
+from bpcli.engine import dtypes, grad_mode
 from bpcli.engine.backward import run_backward
 from bpcli.errors import BpcliError
 
@@ -19,7 +19,8 @@ Hook = Callable[[np.ndarray], "np.ndarray | None"]
 
 
 def _default_dtype(data) -> np.dtype | None:
-    """dtype rule of ``bp.tensor``: float arrays keep theirs, Python floats become float32."""
+    """dtype rule of ``bp.tensor``: arrays keep theirs, Python floats take the default dtype
+    (float32 unless ``bp.set_default_dtype`` changed it), as torch."""
     if isinstance(data, np.ndarray | np.generic):
         return None
     if isinstance(data, bool):
@@ -27,10 +28,10 @@ def _default_dtype(data) -> np.dtype | None:
     if isinstance(data, int):
         return np.dtype(np.int64)
     if isinstance(data, float):
-        return np.dtype(np.float32)
+        return dtypes.get_default_dtype()
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
-        return np.dtype(np.float32)
+        return dtypes.get_default_dtype()
     if arr.dtype.kind in "iu":
         return np.dtype(np.int64)
     return None
@@ -121,9 +122,14 @@ class Tensor:
     def ndim(self) -> int:
         return self._data.ndim
 
-    @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self, dim: int | None = None):
+        """The shape (torch's ``size()``), or the length of dim ``dim``; ``numel()`` counts."""
+        if dim is None:
+            return self._data.shape
+        nd = self._data.ndim
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or not -nd <= dim < nd:
+            raise BpcliError(f"dim {dim!r} is out of range for a tensor with {nd} dims", "size")
+        return self._data.shape[dim]
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -196,10 +202,10 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value) -> None:
+        from bpcli.engine.ops.index import setitem
+
         self._mark_inplace("__setitem__")
-        if isinstance(index, Tensor):
-            index = index._data
-        self._data[index] = value._data if isinstance(value, Tensor) else value
+        setitem(self._data, index, value._data if isinstance(value, Tensor) else value)
 
     # -- hooks and backward -------------------------------------------------------------
     def register_hook(self, hook: Hook) -> Callable[[], None]:

@@ -141,7 +141,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
         raise BpcliError(
             f"orthogonal init needs at least 2 dims, got shape {t.shape}", "orthogonal_"
         )
-    rows, cols = t.shape[0], t.size // t.shape[0]
+    rows, cols = t.shape[0], t.numel() // t.shape[0]
     flat = resolve(generator).normal(0.0, 1.0, (rows, cols))
     if rows < cols:
         flat = flat.T

@@ -186,11 +186,14 @@ def test_in_place_change_of_a_leaf_that_requires_grad_is_refused():
     np.testing.assert_allclose(w.data, [2.0])
 
 
-def test_mixed_float_precisions_are_an_error():
-    a = bp.tensor(np.ones(2, np.float32))
+def test_mixed_float_precisions_promote_as_torch():
+    a = bp.tensor(np.ones(2, np.float32), requires_grad=True)
     b = bp.tensor(np.ones(2, np.float64))
-    with pytest.raises(BpcliError, match="add: dtype mismatch"):
-        a + b
+    y = a + b
+    assert y.dtype == np.float64  # two dimensioned tensors: the wider float
+    y.sum().backward()
+    assert a.grad.dtype == np.float32  # the gradient comes back in the input's dtype
+    assert (a + bp.tensor(1.0, dtype=np.float64)).dtype == np.float32  # a 0-d one ranks lower
 
 
 def test_int_and_float_mix_to_float():

@@ -40,7 +40,7 @@ def rng():
 def test_std_matches_formula(fn, shape, std):
     t = fn(empty(*shape))
     assert t.dtype == np.float32
-    assert abs(t.data.mean()) < 4 * std / math.sqrt(t.size)
+    assert abs(t.data.mean()) < 4 * std / math.sqrt(t.numel())
     assert t.data.std() == pytest.approx(std, rel=0.03)
 
 

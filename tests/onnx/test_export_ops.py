@@ -24,8 +24,11 @@ FUNCS = {
     "min_max_where": lambda m, x: F.where(x > 0, F.maximum(x, 0.5), F.minimum(x, -0.5)),
     "compare_ne": lambda m, x: F.where(F.ne(x, x[:, :1]), x, 0.0) + F.astype(x >= 0, x.dtype),
     "clip": lambda m, x: F.clip(x, -0.5, 0.7) + F.clip(x, min=0.1) + F.clip(x, max=0.2),
-    "reduce": lambda m, x: (F.sum(x, axis=1) + F.mean(x, axis=1) + F.max(x, axis=1)
-                            + F.min(x, axis=1) + F.logsumexp(x, axis=1)),
+    "reduce": lambda m, x: (F.sum(x, axis=1) + F.mean(x, axis=1) + F.amax(x, axis=1)
+                            + F.amin(x, axis=1) + F.logsumexp(x, axis=1)),
+    # torch's promotion: the int mask takes x's float32, the 0-d float64 sum ranks below x
+    "promote": lambda m, x: x * F.astype(x > 0, np.int32) + F.astype(x, np.float64).sum(),
+    "max_dim": lambda m, x: F.max(x, dim=1).values + F.min(x, 2, keepdim=True).values.sum(),
     "reduce_keep": lambda m, x: F.sum(x, axis=(1, 2), keepdims=True) * F.var(x, axis=2,
                                                                               keepdims=True),
     "reduce_batch": lambda m, x: x - F.mean(x, axis=0) + F.var(x, axis=0) + F.sum(x),
@@ -33,18 +36,20 @@ FUNCS = {
                                                                                  axis=1),
     "argmax": lambda m, x: (F.astype(F.argmax(x, axis=1), np.float32)
                             + F.argmin(x, axis=1, keepdims=True) + F.argmax(x)),
-    "shape": lambda m, x: F.transpose(F.reshape(x, (x.shape[0], -1, 2)), (0, 2, 1)),
+    "shape": lambda m, x: (F.permute(F.reshape(x, (x.shape[0], -1, 2)), (0, 2, 1))
+                           + F.transpose(F.reshape(x, (x.shape[0], -1, 2)), 1, 2)),
     "squeeze": lambda m, x: F.squeeze(F.unsqueeze(x, (1, 3)), 3) * 2,
     "expand": lambda m, x: F.expand(x[:, :1], x.shape) + F.expand(m.w, x.shape),
     "concat_stack_split": lambda m, x: F.concat([*F.split(x, [1, 3], axis=2)[::-1],
                                                  F.stack([x, x], axis=3).sum(axis=3)], axis=2),
     "pad": lambda m, x: F.pad(x, (1, 2), value=0.5) + F.pad(x, (1, 2), mode="reflect")
                         + F.pad(x, (1, 2), mode="replicate"),
-    "tile_repeat": lambda m, x: F.tile(x, (1, 2)) + F.repeat(x, 2, axis=2)[:, :, :4].sum()
-                                + F.tile(x[0], (2, 1, 1)).sum(),
+    "tile_repeat": lambda m, x: F.tile(x, (1, 2)) + F.repeat_interleave(x, 2, dim=2)[:, :, :4].sum()
+                                + F.tile(x[0], (2, 1, 1)).sum() + x.repeat(1, 1, 2),
     "getitem": lambda m, x: x[:, 1:3, ::2] + x[:, None, 0, 1:3:1] + x[..., -1:][:, 1:3, :1],
     "getitem_array": lambda m, x: x[:, [2, 0, 1]] * x[:, np.array([True, False, True])][:, :1]
                                   + x[:, 0, [1, 1, 0, 2]][:, None, :],
+    "getitem_int_apart": lambda m, x: x[:, :, 1][:, None] + x[0, :, [2, 0]].sum(),
     "gather": lambda m, x: F.gather(x, 2, np.zeros((1, 2, 2), np.int64) + np.arange(2))
                            + F.index_select(x, 1, [0, 2])[:1, :, :2],
     "matmul": lambda m, x: F.matmul(x, m.w.reshape(4, 1)) + F.matmul(m.v, x),

@@ -264,8 +264,8 @@ def check_module(model, inputs, loss_fn=None, targets=None, *, layers=(), eps: f
     for name, layer, ltype, t in targets_:
         grad = t.grad if t.grad is not None else np.zeros(t.shape)
         base = t.data.copy()
-        full = t.size <= full_below
-        vs = ([np.eye(t.size)[i].reshape(t.shape) for i in range(t.size)] if full else
+        full = t.numel() <= full_below
+        vs = ([np.eye(t.numel())[i].reshape(t.shape) for i in range(t.numel())] if full else
               [v / np.linalg.norm(v) for v in (rng.standard_normal(t.shape)
                                                for _ in range(directions))])  # fmt: skip
         worst_abs = worst_rel = 0.0

@@ -218,7 +218,7 @@ def replace_head(model, n: int, rng: np.random.Generator) -> str:
         bound = 1.0 / math.sqrt(fan_in)
         shape = (n, fan_in) if out_axis == 0 else (fan_in, n)
         params[w] = Parameter(rng.uniform(-bound, bound, shape).astype(old.dtype))
-        if bias in params and params[bias].size == old.shape[out_axis]:
+        if bias in params and params[bias].numel() == old.shape[out_axis]:
             b = params[bias]
             bshape = (*b.shape[:-1], n) if b.ndim else (n,)
             params[bias] = Parameter(rng.uniform(-bound, bound, bshape).astype(b.dtype))

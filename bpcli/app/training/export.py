@@ -105,7 +105,7 @@ def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike,
     result = ExportRunResult(
         str(out), str(path), ckpt.get("spec", {}).get("name", ""), opset, dynamic_batch,
         training, inputs, res.output_names, res.op_types, len(res.initializers),
-        sum(p.size for p in model.parameters()),
+        sum(p.numel() for p in model.parameters()),
     )  # fmt: skip
     if verify:
         _verify(result, model, out, training)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli.engine.convert import lift
-from bpcli.engine.op import Op, same_float
+from bpcli.engine.op import Op, strict_float
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 from bpcli.kernels.conv import col2im, im2col
@@ -95,8 +95,8 @@ class Conv2d(Op):
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, groups):
         if b is not None:
-            w, b = same_float(self.name, w, b)
-        x, w = same_float(self.name, x, w)
+            w, b = strict_float(self.name, w, b)
+        x, w = strict_float(self.name, x, w)
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
         n, c, h, wd = x.shape
         o, _cg, kh, kw = w.shape
@@ -217,8 +217,8 @@ class ConvTranspose2d(Op):
 
     def forward(self, x, w, b=None, *, stride, padding, output_padding, groups, dilation):
         if b is not None:
-            w, b = same_float(self.name, w, b)
-        x, w = same_float(self.name, x, w)
+            w, b = strict_float(self.name, w, b)
+        x, w = strict_float(self.name, x, w)
         n, c, h, wd = x.shape
         _, cog, kh, kw = w.shape
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = stride, dilation, padding

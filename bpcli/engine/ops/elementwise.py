@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli.engine.convert import lift, pair
+from bpcli.engine.dtypes import float_dtype, get_default_dtype
 from bpcli.engine.op import Op, same_float
 from bpcli.engine.tensor import Tensor
 
@@ -71,23 +72,26 @@ class Div(Op):
 
 
 class Pow(Op):
-    """z = a ** b; da = g * b * a ** (b - 1), db = g * z * log(a)"""
+    """z = a ** b; da = g * b * a ** (b - 1) (0 where b == 0), db = g * z * log(a) (0 where
+    a == 0 and b >= 0), as torch: nan for a < 0, -inf at a == 0 with b < 0"""
 
     name, onnx = "pow", "Pow"
 
     def forward(self, a, b):
         self.a, self.b = same_float(self.name, a, b)
-        self.z = np.power(self.a, self.b)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self.z = np.power(self.a, self.b)
         return self.z
 
     def backward(self, g):
         ga = gb = None
-        if self.needs[0]:
-            ga = g * self.b * np.power(self.a, self.b - 1)
-        if self.needs[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                # NOTE: d/db a**b at a == 0 is 0 for b > 0 (torch agrees); log(0) would give nan.
-                gb = g * np.where(self.a > 0, self.z * np.log(np.where(self.a > 0, self.a, 1)), 0)
+        a, b, t = self.a, self.b, g.dtype.type
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.needs[0]:
+                # NOTE: x**0 is constant: 0 * 0**-1 would be nan, torch gives 0.
+                ga = np.where(b == 0, t(0), g * (b * np.power(a, b - 1)))
+            if self.needs[1]:
+                gb = g * np.where((a == 0) & (b >= 0), t(0), self.z * np.log(a))
         return ga, gb
 
 
@@ -387,6 +391,12 @@ __all__ = [
 ]  # fmt: skip
 
 
+def as_float(x) -> Tensor:
+    """``x`` for a float function: an int or bool tensor in the default dtype (as torch)."""
+    x = lift(x)
+    return x if x.dtype.kind in "fc" else astype(x, float_dtype(x.dtype))
+
+
 def astype(x, dtype) -> Tensor:
     x = lift(x)
     dtype = np.dtype(dtype)
@@ -412,7 +422,11 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    return Div.apply(*pair(a, b))
+    """True division; ints and bools divide in the default float dtype (as torch)."""
+    a, b = pair(a, b)
+    if a.dtype.kind not in "fc" and b.dtype.kind not in "fc":
+        a = astype(a, get_default_dtype())
+    return Div.apply(a, b)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - the public name, as torch.pow
@@ -441,35 +455,35 @@ def abs(x) -> Tensor:  # noqa: A001
 
 
 def exp(x) -> Tensor:
-    return Exp.apply(lift(x))
+    return Exp.apply(as_float(x))
 
 
 def log(x) -> Tensor:
-    return Log.apply(lift(x))
+    return Log.apply(as_float(x))
 
 
 def sqrt(x) -> Tensor:
-    return Sqrt.apply(lift(x))
+    return Sqrt.apply(as_float(x))
 
 
 def rsqrt(x) -> Tensor:
-    return Rsqrt.apply(lift(x))
+    return Rsqrt.apply(as_float(x))
 
 
 def sin(x) -> Tensor:
-    return Sin.apply(lift(x))
+    return Sin.apply(as_float(x))
 
 
 def cos(x) -> Tensor:
-    return Cos.apply(lift(x))
+    return Cos.apply(as_float(x))
 
 
 def tanh(x) -> Tensor:
-    return Tanh.apply(lift(x))
+    return Tanh.apply(as_float(x))
 
 
 def sigmoid(x) -> Tensor:
-    return Sigmoid.apply(lift(x))
+    return Sigmoid.apply(as_float(x))
 
 
 def relu(x) -> Tensor:

@@ -1,4 +1,4 @@
-"""Indexing: ``x[index]`` (numpy basic and advanced indexing), gather and index_select.
+"""Indexing: ``x[index]`` (PyTorch's basic and advanced indexing), gather and index_select.
 
 Index arrays are inputs of the op (constant tensors), not attributes, so the exporter can
 write them as initializers. Repeated integer indices accumulate in the backward.
@@ -23,37 +23,64 @@ class IndexOutOfRangeError(BpcliError, IndexError):
     """An index past the end: an IndexError too, so ``for row in x`` stops at the end."""
 
 
-def _build(spec, arrays) -> tuple:
-    """The numpy index described by ``spec`` (plain values) and the index ``arrays``."""
-    out, it = [], iter(arrays)
+def _build(spec, arrays) -> tuple[tuple, tuple | None]:
+    """The numpy index (or two, applied one after the other) that does what PyTorch does
+    for ``spec`` (plain values) and the index ``arrays``.
+
+    PyTorch selects integer indices first, as basic indexing, and only then applies the
+    index arrays; numpy counts an int beside an index array as advanced, so ``x[0, :, idx]``
+    puts the indexed dim first. With both present the index is split: step one takes the
+    ints (arrays kept as full slices), step two the arrays on what is left.
+    """
+    items, it = [], iter(arrays)
     for item in spec:
         kind = item[0]
         if kind == "int":
-            out.append(item[1])
+            items.append(item[1])
         elif kind == "slice":
-            out.append(slice(*item[1:]))
+            items.append(slice(*item[1:]))
         elif kind == "new":
-            out.append(None)
+            items.append(None)
         elif kind == "ellipsis":
-            out.append(Ellipsis)
+            items.append(Ellipsis)
         else:
-            out.append(next(it))
-    return tuple(out)
+            items.append(next(it))
+    has_int = any(isinstance(i, int) for i in items)
+    if not (has_int and arrays):
+        return tuple(items), None
+    first, second = [], []
+    for i in items:
+        if isinstance(i, np.ndarray):
+            first.extend([slice(None)] * (i.ndim if i.dtype.kind == "b" else 1))
+            second.append(i)
+        elif isinstance(i, int):
+            first.append(i)
+        else:  # slice, None and ... keep their dims for step two as full slices
+            first.append(i)
+            second.append(Ellipsis if i is Ellipsis else slice(None))
+    return tuple(first), tuple(second)
+
+
+def _take(x: np.ndarray, steps):
+    first, second = steps
+    y = x[first]
+    return y if second is None else y[second]
 
 
 class GetItem(Op):
-    """y = x[index]; dx = zeros(x.shape) with g added at index (repeats accumulate)"""
+    """y = x[index] (PyTorch's rules); dx = zeros(x.shape) with g added at index (repeats
+    accumulate)"""
 
     # NOTE: no single ONNX op; the exporter decomposes it into Slice/Gather/Squeeze/Unsqueeze.
     name, onnx, saves_inputs = "getitem", None, False
 
     def forward(self, x, *arrays, index):
         self.in_shape = x.shape
-        self.idx = _build(index, arrays)
+        self.steps = _build(index, arrays)
         # repeated integer indices are possible only with an integer array of 2+ elements
         self.accumulate = any(a.dtype.kind != "b" and a.size > 1 for a in arrays)
         try:
-            y = x[self.idx]
+            y = _take(x, self.steps)
         except IndexError as e:
             raise IndexOutOfRangeError(
                 f"{e} (indexing a tensor of shape {x.shape})", "getitem"
@@ -62,11 +89,28 @@ class GetItem(Op):
 
     def backward(self, g):
         dx = np.zeros(self.in_shape, g.dtype)
+        first, second = self.steps
+        view, idx = (dx, first) if second is None else (dx[first], second)  # step one: a view
         if self.accumulate:
-            np.add.at(dx, self.idx, g)
+            np.add.at(view, idx, g)
         else:
-            dx[self.idx] = g
+            view[idx] = g
         return (dx,) + (None,) * (len(self.parents) - 1)
+
+
+def setitem(data: np.ndarray, index, value) -> None:
+    """``data[index] = value`` with PyTorch's indexing rules (``Tensor.__setitem__``)."""
+    spec, arrays = _parse(index)
+    first, second = _build(spec, [a.data for a in arrays])
+    try:
+        if second is None:
+            data[first] = value
+        else:
+            data[first][second] = value  # step one is basic indexing: a view of data
+    except IndexError as e:
+        raise IndexOutOfRangeError(
+            f"{e} (indexing a tensor of shape {data.shape})", "setitem"
+        ) from None
 
 
 class Gather(Op):
@@ -157,7 +201,8 @@ def _parse(index) -> tuple[tuple, list[Tensor]]:
 
 
 def getitem(x, index) -> Tensor:
-    """``x[index]`` with numpy semantics: ints, slices, None, ..., int arrays and bool masks."""
+    """``x[index]`` with PyTorch's rules: ints, slices, None, ..., int arrays and bool masks;
+    ints are taken first, so an index array beside them keeps its place (``x[0, :, idx]``)."""
     x = lift(x)
     spec, arrays = _parse(index)
     return GetItem.apply(x, *arrays, index=spec)

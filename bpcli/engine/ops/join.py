@@ -10,12 +10,16 @@ import math
 import numpy as np
 
 from bpcli.engine.convert import lift
+from bpcli.engine.dtypes import result_dtype
 from bpcli.engine.op import Op
 from bpcli.engine.ops._axis import norm_axis
+from bpcli.engine.ops.elementwise import astype
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
-__all__ = ["cat", "chunk", "concat", "pad", "repeat", "split", "stack", "tile"]
+__all__ = [
+    "cat", "chunk", "concat", "pad", "repeat", "repeat_interleave", "split", "stack", "tile",
+]  # fmt: skip
 
 
 class Concat(Op):
@@ -119,8 +123,8 @@ def _fold_pad(g, axis, b, a, n, mode):
 
 
 class Repeat(Op):
-    """y = repeat(x, repeats, axis) (numpy; axis None flattens); dx = sum of g over each
-    element's copies"""
+    """y = repeat(x, repeats, axis) (numpy's repeat, the public ``repeat_interleave``; axis
+    None flattens); dx = sum of g over each element's copies"""
 
     name, onnx, saves_inputs = "repeat", None, False  # exported as Gather with constant indices
 
@@ -171,13 +175,8 @@ def _joined(tensors, opname: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not len(tensors):
         raise BpcliError("needs a non-empty list of tensors", opname)
     ts = [lift(t) for t in tensors]
-    floats = {t.dtype for t in ts if t.dtype.kind == "f"}
-    if len(floats) > 1:
-        raise BpcliError(f"dtype mismatch {sorted(map(str, floats))}: cast with .astype()", opname)
-    if floats:
-        dt = floats.pop()
-        ts = [t if t.dtype == dt else lift(t.data.astype(dt)) for t in ts]
-    return ts
+    dt = result_dtype(*[t.data for t in ts])  # torch.cat promotes as the arithmetic does
+    return [t if t.dtype == dt else astype(t, dt) for t in ts]
 
 
 def concat(tensors, axis: int = 0, *, dim=None) -> Tensor:
@@ -261,12 +260,12 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     return Pad.apply(x, pads=tuple(pads), mode=mode, value=float(value))
 
 
-def repeat(x, repeats, axis: int | None = None, *, dim=None) -> Tensor:
-    """numpy's repeat (torch.repeat_interleave): repeat each element; no axis flattens first."""
+def repeat_interleave(x, repeats, dim: int | None = None, *, axis=None) -> Tensor:
+    """torch.repeat_interleave (numpy's repeat): repeat each element; no dim flattens first."""
     x = lift(x)
     axis = dim if dim is not None else axis
-    ax = norm_axis(axis, x.ndim, "repeat") if axis is not None else None
-    n = x.shape[ax] if ax is not None else x.size
+    ax = norm_axis(axis, x.ndim, "repeat_interleave") if axis is not None else None
+    n = x.shape[ax] if ax is not None else x.data.size
     if isinstance(repeats, Tensor | np.ndarray) and np.ndim(repeats) == 0:
         repeats = int(np.asarray(repeats))
     if not isinstance(repeats, int | np.integer):
@@ -274,15 +273,33 @@ def repeat(x, repeats, axis: int | None = None, *, dim=None) -> Tensor:
         if len(reps) != 1:
             if len(reps) != n or any(r < 0 for r in reps):
                 raise BpcliError(
-                    f"{len(reps)} repeat counts for {n} elements along axis {axis} "
+                    f"{len(reps)} repeat counts for {n} elements along dim {axis} "
                     f"of shape {x.shape}",
-                    "repeat",
+                    "repeat_interleave",
                 )
             return Repeat.apply(x, repeats=reps, axis=ax)
         repeats = reps[0]
     if repeats < 0:
-        raise BpcliError(f"repeats must be >= 0, got {repeats}", "repeat")
+        raise BpcliError(f"repeats must be >= 0, got {repeats}", "repeat_interleave")
     return Repeat.apply(x, repeats=int(repeats), axis=ax)
+
+
+def repeat(x, *sizes) -> Tensor:
+    """torch's ``Tensor.repeat``: tile the whole tensor ``sizes[i]`` times along each dim
+    (new leading dims when there are more sizes than dims); numpy's element repeat is
+    ``repeat_interleave``."""
+    x = lift(x)
+    if len(sizes) == 1 and isinstance(sizes[0], tuple | list):
+        sizes = tuple(sizes[0])
+    if not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in sizes):
+        raise BpcliError(f"repeat sizes must be ints, got {sizes!r}", "repeat")
+    if len(sizes) < x.ndim:
+        raise BpcliError(
+            f"{len(sizes)} repeat sizes for a tensor of shape {x.shape}: give one per dim "
+            "(for numpy's element repeat use repeat_interleave)",
+            "repeat",
+        )
+    return tile(x, sizes)
 
 
 def tile(x, reps) -> Tensor:

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from bpcli.engine.convert import pair
-from bpcli.engine.op import Op, same_float
+from bpcli.engine.op import Op, strict_float
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
@@ -32,7 +32,7 @@ class MatMul(Op):
     name, onnx = "matmul", "MatMul"
 
     def forward(self, a, b):
-        self.a, self.b = a, b = same_float(self.name, a, b)
+        self.a, self.b = a, b = strict_float(self.name, a, b)
         if b.ndim == 2 and a.ndim > 2:
             return _mm(a, b)
         return np.matmul(a, b)
@@ -70,12 +70,12 @@ class Linear(Op):
     name, onnx = "linear", "Gemm"  # N-d inputs export as MatMul + Add
 
     def forward(self, x, w, *b):
-        x, w = same_float(self.name, x, w)
+        x, w = strict_float(self.name, x, w)
         rows = math.prod(x.shape[:-1])
         self.x2, self.w = x.reshape(rows, x.shape[-1]), w
         y = self.x2 @ w.T
         if b:
-            y += same_float(self.name, y, b[0])[1]
+            y += strict_float(self.name, y, b[0])[1]
         return y.reshape((*x.shape[:-1], w.shape[0]))
 
     def backward(self, g):

@@ -202,7 +202,7 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
     if idx.dtype.kind not in "iu":
         raise BpcliError(f"indices must be integers, got {idx.dtype}", "embedding")
     n = weight.shape[0]
-    if idx.size and (idx.data.min() < 0 or idx.data.max() >= n):
+    if idx.numel() and (idx.data.min() < 0 or idx.data.max() >= n):
         raise BpcliError(
             f"index out of range [0, {n}): min {idx.data.min()}, max {idx.data.max()}",
             "embedding",

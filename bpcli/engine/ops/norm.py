@@ -182,7 +182,7 @@ def batch_norm(
     c = x.shape[1]
     training = bool(training)
     if training:
-        m = x.size // max(c, 1)
+        m = x.numel() // max(c, 1)
         if m <= 1:
             raise BpcliError(
                 f"expected more than 1 value per channel when training, got input {x.shape}",

@@ -93,7 +93,7 @@ def _check_layout(x: Tensor, scale: Tensor, axis: int | None, block: int) -> int
     """The normalized axis, once the scale's shape fits the per-tensor/axis/block layout."""
     where = "fake_quantize"
     if axis is None:
-        if scale.size != 1 or block:
+        if scale.numel() != 1 or block:
             raise BpcliError(f"a scale of shape {scale.shape} needs an axis (per-tensor scales "
                              "have one element)", where)  # fmt: skip
         return None
@@ -121,7 +121,7 @@ def _zero_point(zero_point, scale: Tensor) -> Tensor:
         raise BpcliError(f"the zero point must be integer, got {z.dtype}", "fake_quantize")
     if z.shape == scale.shape:
         return z
-    if z.size == 1:  # one zero point for every scale
+    if z.numel() == 1:  # one zero point for every scale
         return const(np.broadcast_to(z.data.reshape(()), scale.shape).copy())
     raise BpcliError(f"zero point of shape {z.shape} for a scale of shape {scale.shape}",
                      "fake_quantize")  # fmt: skip

@@ -1,20 +1,28 @@
-"""Reductions over any set of axes, with ``keepdims``.
+"""Reductions over any set of dims, with ``keepdim``.
 
-Axes follow numpy (``axis=``, ``keepdims=``); PyTorch's ``dim=``/``keepdim=`` are accepted too.
+Keywords are PyTorch's (``dim=``, ``keepdim=``); numpy's ``axis=``/``keepdims=`` are aliases.
+``max``/``min`` follow torch (a ``(values, indices)`` named tuple with a dim); ``amax``/``amin``
+give values only.
 """
 
 from __future__ import annotations
+
+import builtins
+from typing import NamedTuple
 
 import numpy as np
 
 from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops.elementwise import abs as abs_
-from bpcli.engine.ops.elementwise import astype, ne
+from bpcli.engine.ops.elementwise import astype, maximum, minimum, ne
+from bpcli.engine.ops.index import gather
+from bpcli.engine.ops.shape import squeeze
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
 __all__ = [
+    "MinMax",
     "amax",
     "amin",
     "argmax",
@@ -131,8 +139,8 @@ class Var(Op):
 
     def forward(self, x, axes, keepdims, correction):
         t = x.dtype.type
-        # NOTE: n - c <= 0 gives inf/nan as in torch and numpy (no error, no warning).
-        self.denom = t(_count(x.shape, axes) - correction)
+        # NOTE: n - c is clamped at 0 (as torch): inf, or nan for 0/0, never a negative variance.
+        self.denom = t(builtins.max(_count(x.shape, axes) - correction, 0))
         with np.errstate(divide="ignore", invalid="ignore"):
             self.d = x - np.mean(x, axis=axes, keepdims=True)
             return np.sum(self.d * self.d, axis=axes, keepdims=keepdims) / self.denom
@@ -295,19 +303,58 @@ def var(x, axis=None, correction=None, keepdims=False, *, ddof=None, unbiased=No
                      isinstance(c, np.generic) else c)  # fmt: skip
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
-    """Largest values over ``axis`` (values only, as ``torch.amax``/``np.max``)."""
-    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "max")
+class MinMax(NamedTuple):
+    """What ``max(x, dim)``/``min(x, dim)`` return, as torch's ``return_types.max``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Largest values over ``dim`` (an int, a tuple, or all), the gradient split evenly among
+    ties (torch.amax, np.max)."""
+    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "amax")
     return Max.apply(x, axes=axes, keepdims=keepdims)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
-    """Smallest values over ``axis`` (values only, as ``torch.amin``/``np.min``)."""
-    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "min")
+def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Smallest values over ``dim`` (an int, a tuple, or all), as torch.amin."""
+    x, axes, keepdims = _setup(x, axis, keepdims, dim, keepdim, "amin")
     return Min.apply(x, axes=axes, keepdims=keepdims)
 
 
-amax, amin = max, min
+def _extreme(name, reduce_all, arg, elementwise, x, dim, keepdim, axis, keepdims):
+    if isinstance(dim, Tensor | np.ndarray):  # max(a, b): the elementwise maximum, as torch
+        return elementwise(x, dim)
+    axis, keepdims = axis_args(axis, keepdims, dim, keepdim)
+    if axis is None:
+        if keepdims:
+            raise BpcliError(f"{name}(x) over all elements takes no keepdim (give a dim)", name)
+        return reduce_all(x)
+    if not isinstance(axis, int | np.integer) or isinstance(axis, bool):
+        raise BpcliError(f"dim must be one int, got {axis!r} (amax/amin take tuples)", name)
+    x = lift(x)
+    _not_empty(x.data, normalize_axes(axis, x.ndim, name), name)
+    idx = arg(x, axis, keepdims=True)
+    if x.ndim == 0:
+        return MinMax(x, idx)
+    # NOTE: a gather, so the gradient goes to the chosen element only (torch's max(dim)).
+    values = gather(x, axis, idx)
+    if not keepdims:
+        values, idx = squeeze(values, axis), squeeze(idx, axis)
+    return MinMax(values, idx)
+
+
+def max(x, dim=None, keepdim=None, *, axis=None, keepdims=False):  # noqa: A001
+    """torch.max: the largest value of all elements; with ``dim`` a named tuple
+    ``(values, indices)`` along that dim; ``max(a, b)`` of two tensors is ``maximum``."""
+    return _extreme("max", amax, argmax, maximum, x, dim, keepdim, axis, keepdims)
+
+
+def min(x, dim=None, keepdim=None, *, axis=None, keepdims=False):  # noqa: A001
+    """torch.min: the smallest value of all elements; with ``dim`` a named tuple
+    ``(values, indices)`` along that dim; ``min(a, b)`` of two tensors is ``minimum``."""
+    return _extreme("min", amin, argmin, minimum, x, dim, keepdim, axis, keepdims)
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:

@@ -14,13 +14,24 @@ import numpy as np
 from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops._axis import axes_tuple, norm_axis, shape_args
-from bpcli.engine.ops.join import cat, chunk, concat, pad, repeat, split, stack, tile
+from bpcli.engine.ops.join import (
+    cat,
+    chunk,
+    concat,
+    pad,
+    repeat,
+    repeat_interleave,
+    split,
+    stack,
+    tile,
+)  # fmt: skip
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
 __all__ = [
-    "cat", "chunk", "concat", "expand", "flatten", "pad", "permute", "repeat",
-    "reshape", "split", "squeeze", "stack", "swapaxes", "tile", "transpose", "unsqueeze",
+    "cat", "chunk", "concat", "expand", "flatten", "mT", "pad", "permute", "repeat",
+    "repeat_interleave", "reshape", "reverse_dims", "split", "squeeze", "stack", "swapaxes",
+    "swapdims", "t", "tile", "transpose", "unsqueeze",
 ]  # fmt: skip
 
 
@@ -98,12 +109,13 @@ def reshape(x, *shape) -> Tensor:
     known = math.prod(s for s in shape if s != -1)
     free = shape.count(-1)
     bad = free > 1 or any(s < -1 for s in shape)
+    n = x.data.size
     if not bad:
         if free:
-            bad = known == 0 or x.size % known != 0
-            shape = tuple(x.size // known if s == -1 else s for s in shape) if not bad else shape
+            bad = known == 0 or n % known != 0
+            shape = tuple(n // known if s == -1 else s for s in shape) if not bad else shape
         else:
-            bad = known != x.size
+            bad = known != n
     if bad:
         raise BpcliError(f"cannot reshape a tensor of shape {x.shape} to {shape}", "reshape")
     if shape == x.shape:
@@ -124,27 +136,56 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(x, shape)
 
 
-def transpose(x, *axes) -> Tensor:
-    """numpy's transpose: permute the axes (reverse them when none are given)."""
+def permute(x, *dims) -> Tensor:
+    """torch.permute: reorder all dims (``permute(x, 2, 0, 1)`` or ``permute(x, (2, 0, 1))``)."""
     x = lift(x)
-    axes = shape_args(axes) if axes and axes != (None,) else tuple(range(x.ndim))[::-1]
-    norm = tuple(norm_axis(a, x.ndim, "transpose") for a in axes) if x.ndim else axes
+    dims = shape_args(dims)
+    norm = tuple(norm_axis(a, x.ndim, "permute") for a in dims) if x.ndim else dims
     if sorted(norm) != list(range(x.ndim)):
-        raise BpcliError(f"axes {axes} are not a permutation of a {x.ndim}-d tensor's", "transpose")
+        raise BpcliError(f"dims {dims} are not a permutation of a {x.ndim}-d tensor's", "permute")
     if norm == tuple(range(x.ndim)):
         return x
     return Transpose.apply(x, axes=norm)
 
 
-permute = transpose
-
-
-def swapaxes(x, axis0: int, axis1: int) -> Tensor:
+def transpose(x, dim0=None, dim1=None, *rest) -> Tensor:
+    """torch.transpose: swap dims ``dim0`` and ``dim1`` (a full permutation is ``permute``)."""
     x = lift(x)
+    if rest or isinstance(dim0, tuple | list) or dim0 is None or dim1 is None:
+        raise BpcliError(
+            "transpose swaps two dims, transpose(x, dim0, dim1); for a permutation use "
+            "permute(x, dims), for all dims reversed x.T",
+            "transpose",
+        )
+    a, b = norm_axis(dim0, x.ndim, "transpose"), norm_axis(dim1, x.ndim, "transpose")
     perm = list(range(x.ndim))
-    a, b = norm_axis(axis0, x.ndim, "swapaxes"), norm_axis(axis1, x.ndim, "swapaxes")
     perm[a], perm[b] = perm[b], perm[a]
-    return transpose(x, tuple(perm))
+    return permute(x, perm)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(x) -> Tensor:
+    """torch.t: a 2-D tensor transposed; 0-d and 1-d tensors as they are."""
+    x = lift(x)
+    if x.ndim > 2:
+        raise BpcliError(f"t() needs at most 2 dims, got shape {x.shape} (use transpose)", "t")
+    return permute(x, tuple(range(x.ndim))[::-1])
+
+
+def reverse_dims(x) -> Tensor:
+    """``x.T``: all dims reversed."""
+    x = lift(x)
+    return permute(x, tuple(range(x.ndim))[::-1])
+
+
+def mT(x) -> Tensor:  # noqa: N802 - torch's name
+    """``x.mT``: the last two dims swapped (a batch of matrices transposed)."""
+    x = lift(x)
+    if x.ndim < 2:
+        raise BpcliError(f"mT needs at least 2 dims, got shape {x.shape}", "mT")
+    return transpose(x, -2, -1)
 
 
 def squeeze(x, axis=None, *, dim=None) -> Tensor:

@@ -301,7 +301,7 @@ def _assemble(ctx, model, inputs, in_names, outs, outs2, output_names):
     )
     meta = {}
     for t, name in zip(inputs, in_names, strict=True):
-        if t.dtype.kind in "iu" and t.size:  # lets verify() draw valid indices
+        if t.dtype.kind in "iu" and t.numel():  # lets verify() draw valid indices
             meta[f"bpcli.int_range.{name}"] = f"{int(t.data.min())},{int(t.data.max())}"
     if meta:
         helper.set_model_props(proto, meta)

@@ -229,7 +229,7 @@ class OnnxModule(Module):
         return ImportSummary(
             inputs=[(n, s or (), self._type_text[n]) for n, s, _ in self._inputs],
             outputs=[(n, s or (), self._type_text[n]) for n, s, _ in self._outputs],
-            n_params=sum(p.size for _, p in named),
+            n_params=sum(p.numel() for _, p in named),
             trainable=[n for n, p in named if p.requires_grad],
             frozen=[n for n, p in named if not p.requires_grad],
             buffers=list(self._buffers), no_gradient_ops=list(self._nograd), **self._info,

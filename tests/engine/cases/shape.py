@@ -194,7 +194,7 @@ def _rep_torch(x, a):
 
 def _rep_bp(x, a):
     axis, *r = ints(a)
-    return F.repeat(x, r if len(r) != 1 else r[0], axis=axis)
+    return F.repeat_interleave(x, r if len(r) != 1 else r[0], dim=axis)
 
 
 J = (True, True, True, False)
@@ -337,7 +337,7 @@ CASES = [
     ),
     Case(
         "repeat",
-        lambda x, a: F.repeat(x, ints(a)[0]),
+        lambda x, a: F.repeat_interleave(x, ints(a)[0]),
         lambda x, a: torch.repeat_interleave(x, ints(a)[0]),
         repeat_args(flat=True),
         gen=with_arg,

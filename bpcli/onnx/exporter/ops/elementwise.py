@@ -14,6 +14,7 @@ import math
 import numpy as np
 from onnx import TensorProto, helper
 
+from bpcli.engine.dtypes import result_dtype
 from bpcli.errors import BpcliError
 from bpcli.onnx.exporter.context import onnx_dtype
 
@@ -45,16 +46,16 @@ SIMPLE = {
 
 
 def same_type(ctx, rec, ins, start: int = 0) -> list[str]:
-    """The names of inputs ``start:``, an int/bool side cast to the float side's type (as the
-    engine's ``same_float`` does)."""
-    dts = [t.dtype for t in rec.inputs[start:]]
+    """The names of inputs ``start:``, each cast to the dtype torch's promotion gives them
+    (``engine/dtypes.result_dtype``, as the engine's ``same_float`` does)."""
+    ts = rec.inputs[start:]
     ins = ins[start:]
-    floats = [d for d in dts if d.kind == "f"]
-    if len(set(dts)) == 1 or not floats:
+    if len({t.dtype for t in ts}) == 1:
         return list(ins)
-    to = onnx_dtype(floats[0])
+    dt = result_dtype(*ts)  # Tensors carry .dtype and .ndim, all the rule reads
+    to = onnx_dtype(dt)
     return [
-        n if d.kind == "f" else ctx.node("Cast", [n], to=to) for n, d in zip(ins, dts, strict=True)
+        n if t.dtype == dt else ctx.node("Cast", [n], to=to) for n, t in zip(ins, ts, strict=True)
     ]
 
 

@@ -180,10 +180,8 @@ def _getitem(ctx, rec, ins):
         else:
             out_pos += 1
         ax += 1
-    if array_axis is not None and ints:
-        adv = sorted([array_axis] + [a for a, _ in ints])
-        if adv[-1] - adv[0] != len(adv) - 1:  # numpy moves split advanced dims to the front
-            unsupported(rec, "an index array with integers on non-adjacent axes")
+    # NOTE: torch's rule (the engine's): ints select first, so one index array keeps its place
+    # however the ints lie; the Gathers below do exactly that.
     if slices:
         x = _slice(ctx, rec, x, slices)
     for a, i in sorted(ints, reverse=True):

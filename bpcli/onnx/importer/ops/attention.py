@@ -55,7 +55,7 @@ def _split_heads(node, x, n, what):
     b, length, hidden = x.shape
     if hidden % n:
         raise node.fail(f"{what} hidden size {hidden} is not a multiple of {n} heads")
-    return F.transpose(F.reshape(x, (b, length, n, hidden // n)), 0, 2, 1, 3)
+    return F.permute(F.reshape(x, (b, length, n, hidden // n)), 0, 2, 1, 3)
 
 
 def _to_4d(node: NodeView, q, k, v):
@@ -89,7 +89,7 @@ def _repeat_heads(node, x, hq):
         return x
     if hq % h:
         raise node.fail(f"{hq} query heads are not a multiple of {h} key/value heads")
-    return F.repeat(x, hq // h, axis=1)  # query head i reads kv head i // (hq / h)
+    return F.repeat_interleave(x, hq // h, dim=1)  # query head i reads kv head i // (hq / h)
 
 
 def _scores(node, q, k):
@@ -99,7 +99,7 @@ def _scores(node, q, k):
     # NOTE: the spec scales Q and K by sqrt(scale) each (against overflow), not the product.
     root = wrap(np.asarray(np.sqrt(scale), dtype=q.dtype))
     k = _repeat_heads(node, F.mul(k, root), q.shape[1])
-    raw = F.matmul(F.mul(q, root), F.transpose(k, 0, 1, 3, 2))
+    raw = F.matmul(F.mul(q, root), F.permute(k, 0, 1, 3, 2))
     cap = node.attr("softcap", 0.0)
     if not cap:
         return raw, raw
@@ -207,7 +207,7 @@ def attention(ctx, node: NodeView, inputs):
     probs = _softmax(node, biased, full, q.dtype)
     y = F.astype(F.matmul(F.astype(probs, v.dtype), _repeat_heads(node, v, hq)), q.dtype)
     if flat:
-        y = F.reshape(F.transpose(y, 0, 2, 1, 3), (b, q_len, hq * y.shape[3]))
+        y = F.reshape(F.permute(y, 0, 2, 1, 3), (b, q_len, hq * y.shape[3]))
     qk = (raw, capped, biased, probs)[mode]
     return _like(y, dq), _like(k, dk), _like(v, dv), _like(qk, dq)
 
@@ -235,7 +235,7 @@ def rms_norm(ctx, node: NodeView, inputs):
 def _rope_layout(node, x):
     """x as (batch, seq, heads, head_size)."""
     if x.ndim == 4:
-        return F.transpose(x, 0, 2, 1, 3)
+        return F.permute(x, 0, 2, 1, 3)
     if x.ndim != 3:
         raise node.fail(f"input must be 3-D or 4-D, got shape {x.shape}")
     n = node.attr("num_heads")
@@ -282,5 +282,5 @@ def rotary_embedding(ctx, node: NodeView, inputs):
         rot = F.concat([real, imag], axis=-1)
     if rdim < d:
         rot = F.concat([rot, F.getitem(xt, (Ellipsis, slice(rdim, None)))], axis=-1)
-    y = F.transpose(rot, 0, 2, 1, 3) if x.ndim == 4 else F.reshape(rot, x.shape)
+    y = F.permute(rot, 0, 2, 1, 3) if x.ndim == 4 else F.reshape(rot, x.shape)
     return _like(y, dx)

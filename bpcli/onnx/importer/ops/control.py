@@ -26,7 +26,7 @@ from bpcli.onnx.importer.table import NodeView, ints, norm_axis, register, scala
 
 
 def _flag(t, node: NodeView, what: str) -> bool:
-    if t.size != 1:
+    if t.numel() != 1:
         raise node.fail(f"the {what} must hold one value, got shape {t.shape}")
     return bool(t.data.reshape(-1)[0])
 

@@ -177,9 +177,9 @@ def _roi_max(x, taps, weights, bidx):
     wt = wy[:, :, None, :, None, :, None] * wx[:, None, :, None, :, None, :]
     r, ph, pw = pos.shape[:3]
     rows = pos.reshape(r, ph, pw, -1) + (bidx * h * w)[:, None, None, None]
-    xf = F.reshape(F.transpose(x, (0, 2, 3, 1)), (n * h * w, c))
+    xf = F.reshape(F.permute(x, (0, 2, 3, 1)), (n * h * w, c))
     vals = F.mul(F.index_select(xf, 0, rows), wrap(wt.reshape(r, ph, pw, -1, 1).astype(x.dtype)))
-    return F.transpose(F.max(vals, axis=3), (0, 3, 1, 2))
+    return F.permute(F.amax(vals, dim=3), (0, 3, 1, 2))
 
 
 @register("RoiAlign", since=10)
@@ -258,12 +258,12 @@ def max_roi_pool(ctx, node: NodeView, inputs):
     idx = np.array([v + [pad] * (most - len(v)) for v in cells], np.int64).reshape(-1)
     if len(r) == 0 or most == 0:
         return wrap(np.zeros((len(r), c, ph, pw), x.dtype))
-    xf = F.reshape(F.transpose(x, (0, 2, 3, 1)), (n * h * w, c))
+    xf = F.reshape(F.permute(x, (0, 2, 3, 1)), (n * h * w, c))
     xf = F.concat([xf, wrap(np.full((1, c), -np.inf, x.dtype))], axis=0)
-    best = F.max(F.reshape(F.index_select(xf, 0, idx), (len(cells), most, c)), axis=1)
+    best = F.amax(F.reshape(F.index_select(xf, 0, idx), (len(cells), most, c)), dim=1)
     empty = np.array([len(v) == 0 for v in cells])[:, None]
     best = F.where(wrap(np.broadcast_to(empty, best.shape)), wrap(np.zeros((), x.dtype)), best)
-    return F.transpose(F.reshape(best, (len(r), ph, pw, c)), (0, 3, 1, 2))
+    return F.permute(F.reshape(best, (len(r), ph, pw, c)), (0, 3, 1, 2))
 
 
 # -- DeformConv --------------------------------------------------------------------------------
@@ -346,10 +346,10 @@ def deform_conv(ctx, node: NodeView, inputs):
         weights = F.mul(weights, F.reshape(mask, (n, og, k, o, 1)))
     # rows of (image, offset group, pixel) holding that group's channels
     cg = c // og
-    xr = F.reshape(F.transpose(F.reshape(x, (n, og, cg, p)), (0, 1, 3, 2)), (n * og * p, cg))
+    xr = F.reshape(F.permute(F.reshape(x, (n, og, cg, p)), (0, 1, 3, 2)), (n * og * p, cg))
     rows = flat + (np.arange(n * og) * p).reshape(n, og, 1, 1, 1)
     vals = F.sum(F.mul(F.index_select(xr, 0, rows), F.unsqueeze(weights, -1)), axis=4)
-    cols = F.reshape(F.transpose(vals, (0, 1, 4, 2, 3)), (n, group, cin_g * k, o))
+    cols = F.reshape(F.permute(vals, (0, 1, 4, 2, 3)), (n, group, cin_g * k, o))
     y = F.matmul(F.reshape(w, (group, cout // group, cin_g * k)), cols)
     y = F.reshape(y, (n, cout, *out))
     if bias is not None:

@@ -228,7 +228,7 @@ def hard_swish(ctx, node, inputs):
 @register("PRelu", since=7)
 def prelu(ctx, node, inputs):
     x, slope = inputs
-    if slope.ndim == 1 and x.ndim > 2 and slope.size == x.shape[1] and slope.size != x.shape[-1]:
+    if slope.ndim == 1 and x.ndim > 2 and slope.numel() == x.shape[1] and slope.numel() != x.shape[-1]:
         slope = F.reshape(slope, (-1,) + (1,) * (x.ndim - 2))  # opset < 7: one slope per channel
     neg = wrap(x.data < 0)
     return F.where(neg, F.mul(x, slope), x)

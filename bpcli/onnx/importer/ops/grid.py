@@ -144,5 +144,5 @@ def affine_grid(ctx, node, inputs):
     mesh = np.meshgrid(*[_linspace(s, align) for s in spatial], indexing="ij")
     cols = [m.reshape(-1) for m in mesh[::-1]]  # x (innermost axis) first
     base = np.stack([*cols, np.ones(cols[0].shape)], axis=1).astype(theta.dtype)
-    g = F.matmul(wrap(base), F.transpose(theta, 0, 2, 1))  # (P, r+1) @ (N, r+1, r)
+    g = F.matmul(wrap(base), F.permute(theta, 0, 2, 1))  # (P, r+1) @ (N, r+1, r)
     return F.reshape(g, (size[0], *spatial, r))

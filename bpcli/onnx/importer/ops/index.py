@@ -122,7 +122,7 @@ def _weighted(x, w: np.ndarray):
 
 
 def _flat(x):
-    return F.reshape(x, (x.size, 1)) if grad(x) else wrap(x.data.reshape(x.size, 1))
+    return F.reshape(x, (x.numel(), 1)) if grad(x) else wrap(x.data.reshape(-1, 1))
 
 
 @register("ScatterElements", since=11, check=_reduction_check)
@@ -208,7 +208,7 @@ def compress(ctx, node, inputs):
     x, cond = inputs
     axis = node.attr("axis")
     if axis is None:
-        x = F.reshape(x, (x.size,)) if grad(x) else wrap(x.data.reshape(-1))
+        x = F.reshape(x, (x.numel(),)) if grad(x) else wrap(x.data.reshape(-1))
         axis = 0
     axis = norm_axis(axis, x.ndim, node)
     keep = np.nonzero(cond.data.reshape(-1))[0]
@@ -235,8 +235,8 @@ def max_unpool(ctx, node, inputs):
         y[pos] = x.data.reshape(-1)
         return wrap(y.reshape(out_shape))
     src = np.zeros(size, np.int64)
-    src[pos] = 1 + np.arange(x.size)  # NOTE: a repeated position keeps the last value
-    padded = F.concat([wrap(np.zeros(1, x.dtype)), F.reshape(x, (x.size,))], 0)
+    src[pos] = 1 + np.arange(x.numel())  # NOTE: a repeated position keeps the last value
+    padded = F.concat([wrap(np.zeros(1, x.dtype)), F.reshape(x, (x.numel(),))], 0)
     return F.reshape(F.getitem(padded, src), tuple(out_shape))
 
 

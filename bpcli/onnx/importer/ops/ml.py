@@ -196,7 +196,7 @@ def feature_vectorizer(ctx, node, inputs):
     for x, d in zip(inputs, dims, strict=True):
         x = _as_float32(x)
         n = 1 if x.ndim <= 1 else x.shape[0]
-        x = F.reshape(x, (n, x.size // max(n, 1)))
+        x = F.reshape(x, (n, x.numel() // max(n, 1)))
         if x.shape[1] > d:
             x = F.getitem(x, (slice(None), slice(0, d)))
         elif x.shape[1] < d:

@@ -29,11 +29,11 @@ def gemm(ctx, node: NodeView, inputs):
     alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
     ta, tb = node.attr("transA", 0), node.attr("transB", 0)
     if ta:
-        a = F.transpose(a)
+        a = F.t(a)
     if tb and alpha == 1.0 and beta == 1.0 and (c is None or c.ndim <= 1):
-        return F.linear(a, b, c if c is not None and c.size == b.shape[0] else None) if (
-            c is None or c.size == b.shape[0]) else F.add(F.linear(a, b), c)  # fmt: skip
-    y = F.matmul(a, F.transpose(b) if tb else b)
+        return F.linear(a, b, c if c is not None and c.numel() == b.shape[0] else None) if (
+            c is None or c.numel() == b.shape[0]) else F.add(F.linear(a, b), c)  # fmt: skip
+    y = F.matmul(a, F.t(b) if tb else b)
     if alpha != 1.0:
         y = F.mul(y, alpha)
     if c is not None:

@@ -66,7 +66,7 @@ def group_norm(ctx, node, inputs):
     c = x.shape[1]
     eps = node.attr("epsilon", 1e-5)
     if node.opset < 21 and scale.shape[0] != c:  # opset 18: one scale per group
-        scale, bias = F.repeat(scale, c // g), F.repeat(bias, c // g)
+        scale, bias = F.repeat_interleave(scale, c // g), F.repeat_interleave(bias, c // g)
     return F.group_norm(x, g, scale, bias, eps)
 
 

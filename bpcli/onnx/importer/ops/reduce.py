@@ -46,7 +46,7 @@ def reduce(ctx, node: NodeView, inputs):
         axes = None
     else:
         axes = tuple(a % max(x.ndim, 1) for a in axes)
-    if (x.size == 0 and axes is not None) or (x.size == 0 and not grad(x)):
+    if x.numel() == 0 and (axes is not None or not grad(x)):
         return wrap(_empty_reduce(node.op_type, x.data, axes, keep))
     if not grad(x) and np_fn is not None:
         return wrap(np.asarray(np_fn(x.data, axis=axes, keepdims=keep)).astype(x.dtype))
@@ -83,7 +83,7 @@ def _softmax_like(kind):
             axis = node.attr("axis", 1) % max(x.ndim, 1)
             shape = x.shape
             lead = int(np.prod(shape[:axis], dtype=np.int64))
-            x2 = F.reshape(x, (lead, -1) if x.size else (lead, int(np.prod(shape[axis:]))))
+            x2 = F.reshape(x, (lead, -1) if x.numel() else (lead, int(np.prod(shape[axis:]))))
             return F.reshape(_apply(kind, x2, 1), shape)
         return _apply(kind, x, node.attr("axis", -1))
 
@@ -159,7 +159,7 @@ def _einsum_engine(node, eq, xs):
                 x = _diagonal(x, i, j)
                 term = term[:j] + term[j + 1 :]
         perm = [term.index(c) for c in order if c in term]
-        x = F.transpose(x, *perm) if perm != list(range(len(perm))) else x
+        x = F.permute(x, *perm) if perm != list(range(len(perm))) else x
         shape = [x.shape[[c for c in order if c in term].index(c)] if c in term else 1
                  for c in order]  # fmt: skip
         x = F.reshape(x, tuple(shape))
@@ -169,7 +169,7 @@ def _einsum_engine(node, eq, xs):
         out = F.sum(out, contracted)
     kept = [c for c in order if c in rhs]
     perm = [kept.index(c) for c in rhs]
-    return F.transpose(out, *perm) if perm != list(range(len(perm))) else out
+    return F.permute(out, *perm) if perm != list(range(len(perm))) else out
 
 
 def _expand_ellipsis(terms, rhs, ranks):

@@ -191,8 +191,8 @@ def _resize_plan(node: NodeView, x, inputs) -> list[_Axis]:
     roi, scales, sizes = (list(inputs[1:4]) + [None] * 3)[:3]
     axes = node.attr("axes") if node.opset >= 18 else None
     axes = [norm_axis(a, x.ndim, node) for a in axes] if axes else list(range(x.ndim))
-    has_scales = scales is not None and scales.size > 0
-    if has_scales == (sizes is not None and sizes.size > 0):
+    has_scales = scales is not None and scales.numel() > 0
+    if has_scales == (sizes is not None and sizes.numel() > 0):
         raise node.fail("exactly one of the inputs scales and sizes must be given")
     if has_scales:
         plan = _scaled_axes(node, x.shape, axes, [float(v) for v in scales.data.reshape(-1)])
@@ -304,7 +304,7 @@ def col2im(ctx, node, inputs):
         rest = y.ndim - 2
         left = r - d
         perm = [0, 1, *[2 + i for i in range(rest) if i not in (0, left)], 2, 2 + left]
-        y = F.transpose(y, *perm)
+        y = F.permute(y, *perm)
         y = F.reshape(y, (*y.shape[:-2], block[d] * nblk[d]))
         m = _fold_matrix(block[d], nblk[d], image[d], strides[d], dils[d], pads[d])
         y = F.matmul(y, wrap(m.astype(y.dtype)))

@@ -55,9 +55,9 @@ def recurrent(ctx, node, inputs):
     p = inputs[7] if len(inputs) > 7 else None
     layout = node.attr("layout", 0)
     if layout:
-        x = F.transpose(x, 1, 0, 2)
-        h0 = F.transpose(h0, 1, 0, 2) if h0 is not None else None
-        c0 = F.transpose(c0, 1, 0, 2) if c0 is not None else None
+        x = F.permute(x, 1, 0, 2)
+        h0 = F.permute(h0, 1, 0, 2) if h0 is not None else None
+        c0 = F.permute(c0, 1, 0, 2) if c0 is not None else None
     t_len = x.shape[0]
     if seq_lens is not None and np.any(seq_lens.data != t_len):
         raise node.fail("sequence_lens shorter than the sequence are not implemented")
@@ -70,7 +70,7 @@ def recurrent(ctx, node, inputs):
     for d, reverse in enumerate(dirs):
         w_d = _reorder(F.getitem(w, d), kind, hid, 0)
         r_d = _reorder(F.getitem(r, d), kind, hid, 0)
-        xg = F.matmul(x, F.transpose(w_d))
+        xg = F.matmul(x, F.t(w_d))
         b_hh = None
         if b is not None:
             b_d = F.getitem(b, d)
@@ -97,9 +97,9 @@ def recurrent(ctx, node, inputs):
     h = F.concat(hs, 0) if len(hs) > 1 else hs[0]
     c = (F.concat(cs, 0) if len(cs) > 1 else cs[0]) if cs else None
     if layout:
-        y = F.transpose(y, 2, 0, 1, 3)
-        h = F.transpose(h, 1, 0, 2)
-        c = F.transpose(c, 1, 0, 2) if c is not None else None
+        y = F.permute(y, 2, 0, 1, 3)
+        h = F.permute(h, 1, 0, 2)
+        c = F.permute(c, 1, 0, 2) if c is not None else None
     return (y, h, c) if kind == "LSTM" else (y, h)
 
 
@@ -117,12 +117,12 @@ def _gru_reset_first(xg, h, r_w, b_hh, hid, reverse):
     for t in steps:
         x_t = F.getitem(xg, t)
         rz = F.add(
-            F.getitem(x_t, (slice(None), slice(0, 2 * hid))), F.matmul(h, F.transpose(rw_rz))
+            F.getitem(x_t, (slice(None), slice(0, 2 * hid))), F.matmul(h, F.t(rw_rz))
         )
         rz = F.sigmoid(F.add(rz, b_rz) if b_rz is not None else rz)
         rr = F.getitem(rz, (slice(None), slice(0, hid)))
         z = F.getitem(rz, (slice(None), slice(hid, 2 * hid)))
-        cand = F.matmul(F.mul(rr, h), F.transpose(rw_n))
+        cand = F.matmul(F.mul(rr, h), F.t(rw_n))
         cand = F.add(cand, b_n) if b_n is not None else cand
         cand = F.tanh(F.add(F.getitem(x_t, (slice(None), slice(2 * hid, 3 * hid))), cand))
         h = F.add(F.mul(F.sub(1.0, z), cand), F.mul(z, h))
@@ -141,7 +141,7 @@ def _lstm_peephole(xg, h, c, r_w, b_hh, p, reverse):
     steps = range(xg.shape[0] - 1, -1, -1) if reverse else range(xg.shape[0])
     outs = [None] * xg.shape[0]
     for t in steps:
-        gates = F.add(F.getitem(xg, t), F.matmul(h, F.transpose(r_w)))
+        gates = F.add(F.getitem(xg, t), F.matmul(h, F.t(r_w)))
         gates = F.add(gates, b_hh) if b_hh is not None else gates
         gi, gf, gg, go = (F.getitem(gates, (slice(None), slice(k * hid, (k + 1) * hid)))
                           for k in range(4))  # fmt: skip

@@ -40,7 +40,7 @@ def flatten(ctx, node, inputs):
 def transpose(ctx, node, inputs):
     x = inputs[0]
     perm = node.attr("perm") or list(range(x.ndim))[::-1]
-    return F.transpose(x, *perm) if grad(x) else wrap(np.transpose(x.data, perm))
+    return F.permute(x, *perm) if grad(x) else wrap(np.transpose(x.data, perm))
 
 
 def _axes(node, inputs, input_since=13):
@@ -78,7 +78,7 @@ def concat(ctx, node, inputs):
     axis = node.attr("axis")
     if not grad(*xs):
         return wrap(np.concatenate([t.data for t in xs], axis=axis))
-    xs = [t for t in xs if t.size or t.ndim != 1]  # ONNX allows an empty 1-D operand
+    xs = [t for t in xs if t.numel() or t.ndim != 1]  # ONNX allows an empty 1-D operand
     return F.concat(xs, axis)
 
 
@@ -121,7 +121,7 @@ def slice_(ctx, node, inputs):
 def gather(ctx, node, inputs):
     x, idx = inputs
     axis = node.attr("axis", 0) % x.ndim
-    if axis == 0 and x.ndim == 2 and idx.dtype.kind in "iu" and grad(x) and idx.size:
+    if axis == 0 and x.ndim == 2 and idx.dtype.kind in "iu" and grad(x) and idx.numel():
         if idx.data.min() >= 0:
             # a table lookup: keep the indices a tensor so a re-export still reads the input
             return F.embedding(idx, x)
@@ -155,7 +155,7 @@ def shape(ctx, node, inputs):
 
 @register("Size")
 def size(ctx, node, inputs):
-    return wrap(np.array(inputs[0].size, dtype=np.int64))
+    return wrap(np.array(inputs[0].numel(), dtype=np.int64))
 
 
 @register("Constant")
@@ -288,10 +288,10 @@ def depth_to_space(ctx, node, inputs):
     n, c, h, w = x.shape
     if node.attr("mode", "DCR") == "DCR":
         y = F.reshape(x, (n, b, b, c // (b * b), h, w))
-        y = F.transpose(y, 0, 3, 4, 1, 5, 2)
+        y = F.permute(y, 0, 3, 4, 1, 5, 2)
     else:
         y = F.reshape(x, (n, c // (b * b), b, b, h, w))
-        y = F.transpose(y, 0, 1, 4, 2, 5, 3)
+        y = F.permute(y, 0, 1, 4, 2, 5, 3)
     return F.reshape(y, (n, c // (b * b), h * b, w * b))
 
 
@@ -301,7 +301,7 @@ def space_to_depth(ctx, node, inputs):
     n, c, h, w = x.shape
     y = F.reshape(x, (n, c, h // b, b, w // b, b))
     crd = node.attr("mode", "DCR") == "CRD"
-    y = F.transpose(y, *((0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4)))
+    y = F.permute(y, *((0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4)))
     return F.reshape(y, (n, c * b * b, h // b, w // b))
 
 

@@ -219,9 +219,9 @@ def _dft(node, x, axis: int, length: int, inverse: bool, onesided: bool):
     r = x.ndim
     perm = [d for d in range(r - 1) if d != axis] + [axis, r - 1]
     lead = [x.shape[d] for d in perm[:-2]]
-    h = F.reshape(F.transpose(x, *perm), (int(np.prod(lead, dtype=np.int64)), n * c))
+    h = F.reshape(F.permute(x, *perm), (int(np.prod(lead, dtype=np.int64)), n * c))
     y = F.reshape(F.matmul(h, m), (*lead, -1, 1 if onesided and inverse else 2))
-    return F.transpose(y, *np.argsort(perm).tolist())
+    return F.permute(y, *np.argsort(perm).tolist())
 
 
 @register("DFT", since=17)

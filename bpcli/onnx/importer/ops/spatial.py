@@ -20,12 +20,12 @@ from bpcli.onnx.importer.table import wrap
 def _fold_depth(x):
     """(N, C, D, H, W) -> (N * D, C, H, W), so a 2-D op runs on every depth slice at once."""
     n, c, d, h, w = x.shape
-    return F.reshape(F.transpose(x, 0, 2, 1, 3, 4), (n * d, c, h, w))
+    return F.reshape(F.permute(x, 0, 2, 1, 3, 4), (n * d, c, h, w))
 
 
 def _unfold_depth(y, n, d):
     """(N * D, C, H, W) -> (N, C, D, H, W), the inverse of ``_fold_depth``."""
-    return F.transpose(F.reshape(y, (n, d, *y.shape[1:])), 0, 2, 1, 3, 4)
+    return F.permute(F.reshape(y, (n, d, *y.shape[1:])), 0, 2, 1, 3, 4)
 
 
 def conv3d(x, w, b, strides, dil, group):
@@ -64,7 +64,7 @@ def conv_transpose3d(x, w, strides, dil, group):
         after = full - before - yk.shape[1]
         yk = F.pad(yk, [0, 0] * 3 + [before, after]) if before or after else yk
         y = yk if y is None else F.add(y, yk)
-    return F.transpose(y, 0, 2, 1, 3, 4)
+    return F.permute(y, 0, 2, 1, 3, 4)
 
 
 def _out_sizes(sizes, kernel, strides, dil, pads, ceil):

@@ -254,7 +254,7 @@ def _coupling(r, k: int):
     eye = np.eye(k, dtype=np.float32)
     # Q[t, t] = sum_j r[j, t]^2, Q[t, j] = -r[j, t] r[t, j]
     diag = F.mul(F.reshape(F.sum(F.mul(r, r), 1), (n, k, 1)), wrap(eye))
-    q = F.sub(diag, F.mul(r, F.transpose(r, 0, 2, 1)))
+    q = F.sub(diag, F.mul(r, F.permute(r, 0, 2, 1)))
     qt = [F.getitem(q, (slice(None), t)) for t in range(k)]  # rows Q[t, :], [N, K]
     qtt = [F.getitem(q, (slice(None), t, t)) for t in range(k)]
     p = wrap(np.full((n, k), 1 / np.float32(k), np.float32))

@@ -40,7 +40,7 @@ def _step_inputs(ctx, node: NodeView, inputs, kinds: int):
     if any(t is None for t in inputs):
         raise node.fail("no input of an optimizer step is optional")
     for what, t in (("R", inputs[0]), ("T", inputs[1])):
-        if t.size != 1:
+        if t.numel() != 1:
             raise node.fail(f"{what} must be a scalar, got shape {t.shape}")
     if grad(*inputs):
         ctx.module._note_nograd(node)  # an optimizer step is not differentiated through
@@ -272,7 +272,7 @@ def gradient(ctx, node: NodeView, inputs):
         out = env.get(y)
         if not isinstance(out, Tensor):
             raise node.fail(f"y ({y}) names no tensor of the graph")
-        if out.size != 1:
+        if out.numel() != 1:
             raise node.fail(f"y ({y}) must hold one value, got shape {out.shape}")
         if out.requires_grad:
             out.backward()
