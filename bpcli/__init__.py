@@ -32,6 +32,12 @@ _LAZY = {
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip
     _LAZY[_name] = ("bpcli.engine.api", _name)
+for _name in ("std", "std_mean", "var_mean", "prod", "any", "all", "count_nonzero", "nansum",
+              "nanmean", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort",
+              "kthvalue", "median", "mode", "nonzero", "masked_select", "take", "take_along_dim",
+              "bucketize", "searchsorted", "masked_fill", "masked_scatter", "scatter",
+              "scatter_add", "scatter_reduce", "index_put"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 

@@ -16,6 +16,10 @@ METHOD_NAMES = (
     "topk",
     "matmul", "softmax", "log_softmax",
     "eq", "ne", "lt", "le", "gt", "ge",
+    "std", "prod", "any", "all", "count_nonzero", "nansum", "nanmean",
+    "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort", "kthvalue", "median", "mode",
+    "nonzero", "masked_select", "take", "take_along_dim",
+    "masked_fill", "masked_scatter", "scatter", "scatter_add", "scatter_reduce", "index_put",
 )  # fmt: skip
 
 

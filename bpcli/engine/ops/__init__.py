@@ -20,8 +20,10 @@ from bpcli.engine.ops import (
     shape,
     sort,
 )
+from bpcli.engine.ops import order, reduce_more, scan_more, scatter_more, select  # issue 11
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
     rnn_seq, scan, scatter, sort, quant,
+    reduce_more, scan_more, order, select, scatter_more,
 )  # fmt: skip
