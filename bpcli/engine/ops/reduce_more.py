@@ -67,7 +67,10 @@ class Prod(Op):
         rest = [d for d in range(x.ndim) if d not in axes]
         # the reduced axes last and flattened: product of the others = left scan * right scan
         moved = np.transpose(x, rest + list(axes))
-        flat = moved.reshape(*moved.shape[: len(rest)], -1)
+        n = _count(x.shape, axes)
+        if x.size == 0:
+            return np.zeros(x.shape, g.dtype)
+        flat = moved.reshape(*moved.shape[: len(rest)], n)
         ones = np.ones((*flat.shape[:-1], 1), x.dtype)
         left = np.cumprod(np.concatenate([ones, flat[..., :-1]], -1), -1)
         right = np.flip(np.cumprod(np.flip(np.concatenate([flat[..., 1:], ones], -1), -1), -1), -1)

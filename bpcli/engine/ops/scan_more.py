@@ -99,9 +99,9 @@ def _along(op, x, dim, opname: str):
     if x.ndim == 0:  # torch: a 0-d tensor scans as one element (dim 0 or -1)
         norm_axis(dim, 1, opname)
         out = _along(op, reshape(x, 1), 0, opname)
-        return type(out)(*(reshape(o, ()) for o in out)) if isinstance(out, tuple) else reshape(
-            out, ()
-        )
+        if isinstance(out, tuple):
+            return tuple(reshape(o, ()) for o in out)
+        return reshape(out, ())
     return op.apply(x, axis=norm_axis(dim, x.ndim, opname))
 
 
