@@ -12,22 +12,20 @@ from bpcli.engine.ops.linalg import *  # noqa: F403
 from bpcli.engine.ops.loss import *  # noqa: F403
 from bpcli.engine.ops.nn import *  # noqa: F403
 from bpcli.engine.ops.norm import *  # noqa: F403
+from bpcli.engine.ops.order import *  # noqa: F403
 from bpcli.engine.ops.pool import *  # noqa: F403
 from bpcli.engine.ops.quant import *  # noqa: F403
 from bpcli.engine.ops.reduce import *  # noqa: F403
+from bpcli.engine.ops.reduce_more import *  # noqa: F403
 from bpcli.engine.ops.rnn import *  # noqa: F403
 from bpcli.engine.ops.rnn_seq import *  # noqa: F403
 from bpcli.engine.ops.scan import *  # noqa: F403
+from bpcli.engine.ops.scan_more import *  # noqa: F403
 from bpcli.engine.ops.scatter import *  # noqa: F403
+from bpcli.engine.ops.scatter_more import *  # noqa: F403
+from bpcli.engine.ops.select import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
-# torch's reductions, scans, order statistics, selection and scatters (issue 11); after the
-# modules above: their sum/where extend reduce.sum (dtype=) and elementwise.where (one argument)
-from bpcli.engine.ops.reduce_more import *  # noqa: F403
-from bpcli.engine.ops.scan_more import *  # noqa: F403
-from bpcli.engine.ops.order import *  # noqa: F403
-from bpcli.engine.ops.select import *  # noqa: F403
-from bpcli.engine.ops.scatter_more import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.

@@ -53,7 +53,8 @@ def test_zero_dim_scans_and_picks():
                     (lambda a: F.logcumsumexp(a, 0), lambda a: torch.logcumsumexp(a, 0)),
                     (lambda a: F.cummax(a, 0).values, lambda a: torch.cummax(a, 0).values),
                     (lambda a: F.sort(a).values, lambda a: torch.sort(a).values),
-                    (lambda a: F.median(a, 0).values, lambda a: torch.median(a, 0).values)]:  # fmt: skip
+                    (lambda a: F.median(a, 0).values, lambda a: torch.median(a, 0).values),
+                    ]:  # fmt: skip
         y = fn(s)
         assert y.shape == () and float(y.numpy()) == pytest.approx(float(tfn(_t(2.5))))
     with pytest.raises(BpcliError, match="cumsum"):

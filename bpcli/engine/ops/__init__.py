@@ -10,17 +10,21 @@ from bpcli.engine.ops import (
     loss,
     nn,
     norm,
+    order,
     pool,
     quant,
     reduce,
+    reduce_more,
     rnn,
     rnn_seq,
     scan,
+    scan_more,
     scatter,
+    scatter_more,
+    select,
     shape,
     sort,
 )
-from bpcli.engine.ops import order, reduce_more, scan_more, scatter_more, select  # issue 11
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,

@@ -216,8 +216,7 @@ def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None) ->
 
 
 def _logical(op, x, dim, keepdim, axis, keepdims):
-    x, axes, keepdim = _setup(x, axis if dim is None else dim,
-                              keepdim if keepdims is None else keepdims, None, None, op.name)  # fmt: skip
+    x, axes, keepdim = _setup(x, dim, keepdim, axis, keepdims, op.name)
     return op.apply(x, axes=axes, keepdims=keepdim)
 
 
@@ -245,8 +244,7 @@ def _nan(op, x, dim, keepdim, dtype, axis, keepdims):
         plain = sum if op is NanSum else mean
         return plain(x, dim=axis if dim is None else dim,
                      keepdim=keepdim if keepdims is None else keepdims)  # fmt: skip
-    x, axes, keepdim = _setup(x, axis if dim is None else dim,
-                              keepdim if keepdims is None else keepdims, None, None, op.name)  # fmt: skip
+    x, axes, keepdim = _setup(x, dim, keepdim, axis, keepdims, op.name)
     return op.apply(x, axes=axes, keepdims=keepdim)
 
 

@@ -112,7 +112,7 @@ def nonzero(x, *, as_tuple: bool = False):
     return NonZero.apply(x)
 
 
-def where(condition, input=None, other=None) -> Tensor:  # noqa: A002 - torch's names
+def where(condition, input=None, other=None) -> Tensor:
     """torch.where: ``input`` where ``condition`` holds, else ``other`` (broadcast); with the
     condition alone, ``nonzero(condition, as_tuple=True)``."""
     if input is None and other is None:
@@ -161,8 +161,8 @@ def take_along_dim(x, indices, dim: int | None = None) -> Tensor:
                          "take_along_dim")  # fmt: skip
     axis = norm_axis(dim, x.ndim, "take_along_dim")
     try:
-        xs = list(np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1 :],
-                                      idx.shape[:axis] + (1,) + idx.shape[axis + 1 :]))  # fmt: skip
+        xs = list(np.broadcast_shapes((*x.shape[:axis], 1, *x.shape[axis + 1 :]),
+                                      (*idx.shape[:axis], 1, *idx.shape[axis + 1 :])))  # fmt: skip
     except ValueError:
         raise BpcliError(f"x {x.shape} and indices {idx.shape} do not broadcast off dim {dim}",
                          "take_along_dim") from None  # fmt: skip

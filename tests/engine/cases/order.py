@@ -1,7 +1,6 @@
 """Cases for engine/ops/order.py: sort/argsort/msort, kthvalue, median (with and without a dim)
 and mode, on continuous values (finite differences) and on ties and nans (torch's indices)."""
 
-import numpy as np
 import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

@@ -39,6 +39,7 @@ def _torch_prod(x, a, k):
     return torch.prod(x, a, keepdim=k)
 
 
+NOGRAD = {"gen": _some_zeros, "fd": False, "diff": (False,)}
 CASES = [
     *family("std", lambda x, a, k: F.std(x, a, keepdim=k),
             lambda x, a, k: torch.std(x, a, keepdim=k), min_side=2, min_dims=1),
@@ -64,12 +65,10 @@ CASES = [
             lambda x, a, k: torch.nanmean(x, a, keepdim=k), gen=_with_nans_not_all,
             cases=AXES[:2], tag="[some finite]"),
     *family("any", lambda x, a, k: F.any(x, a, k),
-            lambda x, a, k: torch.any(x, _dims(a, x.ndim), keepdim=k), gen=_some_zeros, fd=False, diff=(False,),
-            min_side=0),
+            lambda x, a, k: torch.any(x, _dims(a, x.ndim), keepdim=k), **NOGRAD, min_side=0),
     *family("all", lambda x, a, k: F.all(x, a, k),
-            lambda x, a, k: torch.all(x, _dims(a, x.ndim), keepdim=k), gen=_some_zeros, fd=False, diff=(False,),
-            min_side=0),
+            lambda x, a, k: torch.all(x, _dims(a, x.ndim), keepdim=k), **NOGRAD, min_side=0),
     *family("count_nonzero", lambda x, a, k: F.count_nonzero(x, a),
-            lambda x, a, k: torch.count_nonzero(x, _dims(a, x.ndim)), gen=_some_zeros, fd=False, diff=(False,),
-            cases=AXES[::2], min_side=0),
+            lambda x, a, k: torch.count_nonzero(x, _dims(a, x.ndim)), **NOGRAD, cases=AXES[::2],
+            min_side=0),
 ]  # fmt: skip

@@ -54,7 +54,7 @@ def _index_put_gen(shapes, dtype, rng):
 
 
 def _distinct_rows_gen(shapes, dtype, rng):
-    x, rows, v = _index_put_gen(shapes, dtype, rng)
+    x, _, v = _index_put_gen(shapes, dtype, rng)
     return [x, rng.permutation(x.shape[0])[: rng.integers(1, x.shape[0] + 1)], v]
 
 
