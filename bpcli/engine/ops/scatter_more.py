@@ -13,7 +13,7 @@ import numpy as np
 from bpcli.engine.convert import const, lift
 from bpcli.engine.op import Op, same_float
 from bpcli.engine.ops._axis import norm_axis
-from bpcli.engine.ops.elementwise import where
+from bpcli.engine.ops.elementwise import astype, where
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
@@ -289,6 +289,7 @@ def masked_fill(x, mask, value) -> Tensor:
         if value.ndim != 0:
             raise BpcliError(f"value must be a number or a 0-d tensor, got {value.shape}",
                              "masked_fill")  # fmt: skip
+        value = astype(value, x.dtype)  # the result keeps x's dtype, as torch's
     else:
         value = const(np.asarray(value, x.dtype))
     return where(mask, value, x)
