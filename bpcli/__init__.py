@@ -43,6 +43,12 @@ for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_l
     _LAZY[_name] = ("bpcli.engine.api", _name)
 for _name in ("set_default_dtype", "get_default_dtype"):
     _LAZY[_name] = ("bpcli.engine.api", _name)
+for _name in ("std", "std_mean", "var_mean", "prod", "any", "all", "count_nonzero", "nansum",
+              "nanmean", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort",
+              "kthvalue", "median", "mode", "nonzero", "masked_select", "take", "take_along_dim",
+              "bucketize", "searchsorted", "masked_fill", "masked_scatter", "scatter",
+              "scatter_add", "scatter_reduce", "index_put"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 

@@ -12,13 +12,18 @@ from bpcli.engine.ops.linalg import *  # noqa: F403
 from bpcli.engine.ops.loss import *  # noqa: F403
 from bpcli.engine.ops.nn import *  # noqa: F403
 from bpcli.engine.ops.norm import *  # noqa: F403
+from bpcli.engine.ops.order import *  # noqa: F403
 from bpcli.engine.ops.pool import *  # noqa: F403
 from bpcli.engine.ops.quant import *  # noqa: F403
 from bpcli.engine.ops.reduce import *  # noqa: F403
+from bpcli.engine.ops.reduce_more import *  # noqa: F403
 from bpcli.engine.ops.rnn import *  # noqa: F403
 from bpcli.engine.ops.rnn_seq import *  # noqa: F403
 from bpcli.engine.ops.scan import *  # noqa: F403
+from bpcli.engine.ops.scan_more import *  # noqa: F403
 from bpcli.engine.ops.scatter import *  # noqa: F403
+from bpcli.engine.ops.scatter_more import *  # noqa: F403
+from bpcli.engine.ops.select import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
 

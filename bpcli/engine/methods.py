@@ -20,6 +20,10 @@ METHOD_NAMES = (
     "matmul", "softmax", "log_softmax",
     "eq", "ne", "lt", "le", "gt", "ge",
     "amax", "amin", "repeat_interleave", "t", "swapdims",
+    "std", "prod", "any", "all", "count_nonzero", "nansum", "nanmean",
+    "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort", "kthvalue", "median", "mode",
+    "nonzero", "masked_select", "take", "take_along_dim",
+    "masked_fill", "masked_scatter", "scatter", "scatter_add", "scatter_reduce", "index_put",
 )  # fmt: skip
 
 

@@ -10,13 +10,18 @@ from bpcli.engine.ops import (
     loss,
     nn,
     norm,
+    order,
     pool,
     quant,
     reduce,
+    reduce_more,
     rnn,
     rnn_seq,
     scan,
+    scan_more,
     scatter,
+    scatter_more,
+    select,
     shape,
     sort,
 )
@@ -24,4 +29,5 @@ from bpcli.engine.ops import (
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
     rnn_seq, scan, scatter, sort, quant,
+    reduce_more, scan_more, order, select, scatter_more,
 )  # fmt: skip

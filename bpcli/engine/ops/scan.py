@@ -11,8 +11,9 @@ import numpy as np
 from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops._axis import norm_axis
+from bpcli.engine.ops.elementwise import astype
+from bpcli.engine.ops.shape import reshape
 from bpcli.engine.tensor import Tensor
-from bpcli.errors import BpcliError
 
 __all__ = ["cumprod", "cumsum"]
 
@@ -89,19 +90,24 @@ class CumProd(Op):
         return _flip(np.moveaxis(before * s, 0, axis), axis, rev)
 
 
-def _scan(op, x, axis, exclusive, reverse) -> Tensor:
+def _scan(op, x, axis, exclusive, reverse, dtype=None) -> Tensor:
     x = lift(x)
-    if x.ndim == 0:
-        raise BpcliError("needs a tensor with at least one dim", op.name)
+    if dtype is not None or x.dtype.kind in "biu":  # torch scans bool/ints in int64
+        x = astype(x, np.int64 if dtype is None else dtype)
+    if x.ndim == 0:  # torch: a 0-d tensor scans as one element (dim 0 or -1)
+        norm_axis(axis, 1, op.name)
+        return reshape(_scan(op, reshape(x, 1), 0, exclusive, reverse), ())
     return op.apply(x, axis=norm_axis(axis, x.ndim, op.name), exclusive=bool(exclusive),
                     reverse=bool(reverse))  # fmt: skip
 
 
-def cumsum(x, axis: int, exclusive: bool = False, reverse: bool = False) -> Tensor:
-    """Running sum along ``axis`` (torch.cumsum); ``exclusive``/``reverse`` as ONNX's CumSum."""
-    return _scan(CumSum, x, axis, exclusive, reverse)
+def cumsum(x, axis: int, exclusive: bool = False, reverse: bool = False, *, dtype=None) -> Tensor:
+    """Running sum along ``axis`` (torch.cumsum, ``dtype=`` too); ``exclusive``/``reverse`` as
+    ONNX's CumSum."""
+    return _scan(CumSum, x, axis, exclusive, reverse, dtype)
 
 
-def cumprod(x, axis: int, exclusive: bool = False, reverse: bool = False) -> Tensor:
-    """Running product along ``axis`` (torch.cumprod); ``exclusive``/``reverse`` as ONNX's."""
-    return _scan(CumProd, x, axis, exclusive, reverse)
+def cumprod(x, axis: int, exclusive: bool = False, reverse: bool = False, *, dtype=None) -> Tensor:
+    """Running product along ``axis`` (torch.cumprod, ``dtype=`` too); ``exclusive``/``reverse``
+    as ONNX's."""
+    return _scan(CumProd, x, axis, exclusive, reverse, dtype)
