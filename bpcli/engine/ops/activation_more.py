@@ -54,7 +54,7 @@ class Logsigmoid(Op):
 
 
 class Hardswish(Op):
-    """y = x relu6(x + 3) / 6; dx = 0 if x < -3, g (x / 3 + 1/2) if x <= 3, else g"""
+    """y = x relu6(x + 3) / 6; dx = 0 if x <= -3, g (x / 3 + 1/2) if x < 3, else g"""
 
     name, onnx = "hardswish", "HardSwish"  # opset 14; earlier: x HardSigmoid(x)
 
@@ -65,7 +65,8 @@ class Hardswish(Op):
 
     def backward(self, g):
         x, t = self.x, g.dtype.type
-        d = np.where(x < t(-3), t(0), np.where(x <= t(3), x / t(3) + t(0.5), t(1)))
+        # NOTE: torch's kink values: 0 at x = -3 and 1 at x = 3 (the outer pieces)
+        d = np.where(x <= t(-3), t(0), np.where(x < t(3), x / t(3) + t(0.5), t(1)))
         return g * d
 
 

@@ -38,7 +38,7 @@ __all__ = [
 
 class BinaryCrossEntropy(Op):
     """l = -w (y max(log x, -100) + (1 - y) max(log(1 - x), -100));
-    dx = g w (x - y) / max(x (1 - x), 1e-12), dy = g w (max(log(1 - x), -100) - max(log x, -100))"""
+    dx = g w (x - y) / max(x (1 - x), 1e-12), dy = g w (log(1 - x) - log x)"""
 
     name, onnx = "binary_cross_entropy", None  # exported through Log, Max and Mul
 
@@ -66,9 +66,12 @@ class BinaryCrossEntropy(Op):
         x, y, gw = self.x, self.y, g * self.w
         dx = dy = None
         if self.needs[0]:
-            dx = gw * (x - y) / np.maximum(x * (1 - x), x.dtype.type(1e-12))
+            # NOTE: torch's EPSILON is the float32 1e-12, in float64 too
+            dx = gw * (x - y) / np.maximum(x * (1 - x), x.dtype.type(np.float32(1e-12)))
         if self.needs[1]:
-            dy = gw * (self.l1x - self.lx)
+            # NOTE: unclamped logs, as torch's: +-inf for x at 0 or 1
+            with np.errstate(divide="ignore"):
+                dy = gw * (np.log1p(-x) - np.log(x))
         # torch does not differentiate the weight either
         return (dx, dy) + ((None,) if len(self.needs) > 2 else ())
 
