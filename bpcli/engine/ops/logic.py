@@ -166,8 +166,9 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: b
         close = logical_or(close, logical_and(isnan(a), isnan(b)))
     if a.dtype.kind in "iu":  # torch measures integer differences in float
         a, b = ew.astype(a, np.float64), ew.astype(b, np.float64)
-    err = ew.abs(ew.sub(a, b))
-    ok = ew.le(err, ew.add(ew.mul(ew.abs(b), float(rtol)), float(atol)))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is nan: not close
+        err = ew.abs(ew.sub(a, b))
+        ok = ew.le(err, ew.add(ew.mul(ew.abs(b), float(rtol)), float(atol)))
     return logical_or(close, logical_and(isfinite(err), ok))
 
 

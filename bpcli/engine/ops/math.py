@@ -60,7 +60,9 @@ class _Unary(Op):
 
     def forward(self, x):
         self.x = x
-        self.y = type(self).fn(x)
+        # out of the domain gives nan/inf silently, as torch (no numpy RuntimeWarning)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self.y = type(self).fn(x)
         return self.y
 
     def backward(self, g):
@@ -192,11 +194,16 @@ def _zero_grad(g, x, y):
     return np.zeros_like(g)
 
 
+def _sign(x):
+    # torch's (x > 0) - (x < 0): 0 at nan, where np.sign gives nan
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
 class Sign(_Unary):
-    """y = sign(x) (0 at 0, nan at nan); dx = 0"""
+    """y = sign(x) (0 at 0 and at nan, as torch); dx = 0"""
 
     name, onnx, saves_inputs = "sign", "Sign", False
-    fn, grad = staticmethod(np.sign), staticmethod(_zero_grad)
+    fn, grad = staticmethod(_sign), staticmethod(_zero_grad)
 
 
 class Floor(_Unary):
@@ -274,6 +281,8 @@ arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
 def _rounding(x, cls) -> Tensor:
     x = lift(x)
+    if cls is Sign and x.dtype.kind in "iu":
+        return Sign.apply(x)
     if x.dtype.kind in "iub":  # whole already: torch returns the values unchanged, same dtype
         if x.dtype.kind == "b" and cls is not Sign:
             raise BpcliError("is not defined for bool tensors", cls.name)

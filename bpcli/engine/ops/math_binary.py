@@ -131,7 +131,8 @@ class Fmod(Op):
     def forward(self, a, b):
         self.a, self.b = same_float(self.name, a, b)
         _no_int_zero(self.a, self.b, self.name)
-        return np.fmod(self.a, self.b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.fmod(self.a, self.b)
 
     def backward(self, g):
         gb = None
@@ -149,7 +150,8 @@ class Remainder(Op):
     def forward(self, a, b):
         self.a, self.b = same_float(self.name, a, b)
         _no_int_zero(self.a, self.b, self.name)
-        return np.remainder(self.a, self.b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.remainder(self.a, self.b)
 
     def backward(self, g):
         gb = None
