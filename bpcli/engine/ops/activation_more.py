@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli.engine.convert import const, lift
+from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops import activation as act
 from bpcli.engine.ops import elementwise as ew
@@ -148,7 +148,7 @@ def prelu(input, weight) -> Tensor:
         w = reshape(w, (c,) + (1,) * (x.ndim - 2))
     elif w.ndim:
         w = reshape(w, ())
-    return ew.where(const(x.data > 0), x, w * x)
+    return ew.where(ew.gt(x, 0.0), x, w * x)
 
 
 def glu(input, dim: int = -1) -> Tensor:

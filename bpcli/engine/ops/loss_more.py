@@ -105,10 +105,22 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return BinaryCrossEntropy.apply(*ins, reduction=reduction)
 
 
+class ClampMinPassthrough(Op):
+    """y = max(x, eps); dx = g everywhere (the clamp is invisible to the gradient)"""
+
+    # torch clamps cosine_similarity's norms in place under no_grad: the value is clamped,
+    # the gradient is the unclamped norm's. Exported as Max(x, eps).
+    name, onnx, saves_inputs = "clamp_min_passthrough", None, False
+
+    def forward(self, x, eps):
+        return np.maximum(x, x.dtype.type(eps))
+
+    def backward(self, g):
+        return g
+
+
 def _detached_floor(n: Tensor, eps: float) -> Tensor:
-    """max(n, eps) in value, but the gradient of n itself: torch clamps the norms of
-    cosine_similarity in place under no_grad, so the clamp is invisible to backward."""
-    return n + const(np.maximum(n.data, n.dtype.type(eps)) - n.data)
+    return ClampMinPassthrough.apply(n, eps=float(eps))
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -170,7 +182,7 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, 
     _check_reduction(reduction, "hinge_embedding_loss")
     x, y = pair(input, target)
     m = act.clip(float(margin) - x, min=0.0)
-    out = ew.where(const(y.data != 1), m, 0.0) + ew.where(const(y.data != -1), x, 0.0)
+    out = ew.where(ew.ne(y, 1.0), m, 0.0) + ew.where(ew.ne(y, -1.0), x, 0.0)
     return _reduce(out, reduction)
 
 
@@ -250,8 +262,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
     prod = rd.sum(a * b, dim=d)
     mag = ew.sqrt((rd.sum(a * a, dim=d) + eps) * (rd.sum(b * b, dim=d) + eps))
     cos = prod / mag
-    yd = np.asarray(y.data)
-    out = ew.where(const(yd == 1), 1.0 - cos, 0.0) + ew.where(
-        const(yd == -1), act.clip(cos - float(margin), min=0.0), 0.0
+    out = ew.where(ew.eq(y, 1), 1.0 - cos, 0.0) + ew.where(
+        ew.eq(y, -1), act.clip(cos - float(margin), min=0.0), 0.0
     )
     return _reduce(out, reduction)

@@ -191,8 +191,7 @@ class Lerp(Op):
     def forward(self, a, b, w):
         if not (a.dtype == b.dtype == w.dtype):
             raise BpcliError(
-                f"start, end and weight need one float dtype, got {a.dtype}, {b.dtype}, "
-                f"{w.dtype}",
+                f"start, end and weight need one float dtype, got {a.dtype}, {b.dtype}, {w.dtype}",
                 self.name,
             )
         self.d, self.w = b - a, w

@@ -5,7 +5,7 @@ import torch
 from hypothesis import strategies as st
 
 from bpcli import functional as F
-from tests.engine.harness import Case, away_from, fixed, one_shape
+from tests.engine.harness import Case, fixed, one_shape
 
 TF = torch.nn.functional
 U = one_shape(min_side=0)
@@ -53,7 +53,7 @@ def _prelu_at_0(shapes, dtype, rng):
 
 
 def _even_last(shapes):
-    return shapes.map(lambda s: (tuple(s[0][:-1]) + (2 * s[0][-1],),))
+    return shapes.map(lambda s: ((*tuple(s[0][:-1]), 2 * s[0][-1]),))
 
 
 CASES = [
