@@ -82,14 +82,17 @@ LOSS_PAIRS = [
     (nn.MultiMarginLoss(p=2), torch.nn.MultiMarginLoss(p=2), (A, np.array([0, 5, 2, 2]))),
     (nn.MultiLabelSoftMarginLoss(), torch.nn.MultiLabelSoftMarginLoss(),
      (A, (B > 0).astype(np.float32))),
-    (nn.TripletMarginLoss(swap=True), torch.nn.TripletMarginLoss(swap=True), (A, B, A[::-1].copy())),
+    (nn.TripletMarginLoss(swap=True), torch.nn.TripletMarginLoss(swap=True),
+     (A, B, A[::-1].copy())),
     (nn.CosineSimilarity(), torch.nn.CosineSimilarity(), (A, B)),
     (nn.PairwiseDistance(p=1.0), torch.nn.PairwiseDistance(p=1.0), (A, B)),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("ours, theirs, args", LOSS_PAIRS,
-                         ids=[f"{type(p[0]).__name__}{i}" for i, p in enumerate(LOSS_PAIRS)])  # fmt: skip
+LOSS_IDS = [f"{type(p[0]).__name__}{i}" for i, p in enumerate(LOSS_PAIRS)]
+
+
+@pytest.mark.parametrize("ours, theirs, args", LOSS_PAIRS, ids=LOSS_IDS)
 def test_loss_module_matches_torch(ours, theirs, args):
     ba = [bp.tensor(a, requires_grad=a.dtype.kind == "f") for a in args]
     ta = [_t(a) for a in args]
