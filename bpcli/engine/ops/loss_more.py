@@ -58,7 +58,8 @@ class BinaryCrossEntropy(Op):
         if reduction == "none":
             return loss
         total = np.sum(loss, dtype=x.dtype)
-        return np.asarray(total if reduction == "sum" else total / t(self.n), x.dtype)
+        with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as torch's
+            return np.asarray(total if reduction == "sum" else total / t(self.n), x.dtype)
 
     def backward(self, g):
         if self.attrs["reduction"] == "mean":
