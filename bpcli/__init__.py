@@ -49,6 +49,17 @@ for _name in ("std", "std_mean", "var_mean", "prod", "any", "all", "count_nonzer
               "bucketize", "searchsorted", "masked_fill", "masked_scatter", "scatter",
               "scatter_add", "scatter_reduce", "index_put"):  # fmt: skip
     _LAZY[_name] = ("bpcli.functional", _name)
+# torch.<name> of the maths, predicates and bitwise ops of issue 11 (bpcli.functional)
+for _name in ("tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh", "cosh",
+              "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh", "log2", "log10",
+              "log1p", "expm1", "exp2", "reciprocal", "square", "sign", "floor", "ceil", "round",
+              "trunc", "fix", "frac", "atan2", "arctan2", "copysign", "logaddexp", "hypot",
+              "fmod", "remainder", "divide", "floor_divide", "lerp", "isnan", "isinf",
+              "isfinite", "isclose", "allclose", "logical_and", "logical_or", "logical_xor",
+              "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+              "bitwise_left_shift", "bitwise_right_shift", "cosine_similarity",
+              "pairwise_distance", "prelu"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 

@@ -24,6 +24,13 @@ METHOD_NAMES = (
     "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort", "kthvalue", "median", "mode",
     "nonzero", "masked_select", "take", "take_along_dim",
     "masked_fill", "masked_scatter", "scatter", "scatter_add", "scatter_reduce", "index_put",
+    "tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh", "cosh", "asinh",
+    "acosh", "atanh", "arcsinh", "arccosh", "arctanh", "log2", "log10", "log1p", "expm1",
+    "exp2", "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc", "fix", "frac",
+    "atan2", "arctan2", "copysign", "logaddexp", "hypot", "fmod", "remainder", "divide",
+    "floor_divide", "lerp", "isnan", "isinf", "isfinite", "isclose", "allclose",
+    "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "prelu",
 )  # fmt: skip
 
 
@@ -61,4 +68,16 @@ def bind(F) -> list[str]:  # noqa: N803  (F, as the functional module is called 
         Tensor.mT = property(lambda self: F.mT(self))
     Tensor.float = lambda self: F.astype(self, "float32")
     Tensor.double = lambda self: F.astype(self, "float64")
+    # torch's %, //, bitwise operators (math_binary.py, logic.py)
+    Tensor.__invert__ = F.bitwise_not
+    for dunder, fn in {"__mod__": F.remainder, "__floordiv__": F.floor_divide,
+                       "__and__": F.bitwise_and, "__or__": F.bitwise_or,
+                       "__xor__": F.bitwise_xor, "__lshift__": F.bitwise_left_shift,
+                       "__rshift__": F.bitwise_right_shift}.items():  # fmt: skip
+        setattr(Tensor, dunder, fn)
+    for dunder, fn in {"__rmod__": F.remainder, "__rfloordiv__": F.floor_divide,
+                       "__rand__": F.bitwise_and, "__ror__": F.bitwise_or,
+                       "__rxor__": F.bitwise_xor, "__rlshift__": F.bitwise_left_shift,
+                       "__rrshift__": F.bitwise_right_shift}.items():  # fmt: skip
+        setattr(Tensor, dunder, _reflected(fn))
     return missing

@@ -19,6 +19,18 @@ from bpcli.nn.layers.activation import (
     Softplus,
     Tanh,
 )  # fmt: skip
+from bpcli.nn.layers.activation_more import (
+    CELU,
+    GLU,
+    Hardsigmoid,
+    Hardswish,
+    LogSigmoid,
+    Mish,
+    PReLU,
+    ReLU6,
+    Softmin,
+    Softsign,
+)  # fmt: skip
 from bpcli.nn.layers.attention import MultiheadAttention
 from bpcli.nn.layers.container import Residual, Sequential
 from bpcli.nn.layers.conv import Conv1d, Conv2d, ConvTranspose2d
@@ -45,6 +57,18 @@ from bpcli.nn.losses import (
     MSELoss,
     NLLLoss,
     SmoothL1Loss,
+)  # fmt: skip
+from bpcli.nn.losses_more import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    CosineSimilarity,
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    PairwiseDistance,
+    SoftMarginLoss,
+    TripletMarginLoss,
 )  # fmt: skip
 from bpcli.nn.module import Module, Parameter
 
@@ -121,4 +145,11 @@ __all__ = [
     "get_layer",
     "get_loss",
     "init",
+]  # fmt: skip
+# the activation layers and losses of issue 11 (kept apart so merges stay line-additions)
+__all__ += [
+    "CELU", "GLU", "BCELoss", "CosineEmbeddingLoss", "CosineSimilarity", "Hardsigmoid",
+    "Hardswish", "HingeEmbeddingLoss", "LogSigmoid", "MarginRankingLoss", "Mish",
+    "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PReLU", "PairwiseDistance", "ReLU6",
+    "SoftMarginLoss", "Softmin", "Softsign", "TripletMarginLoss",
 ]  # fmt: skip

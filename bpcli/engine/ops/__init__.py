@@ -2,12 +2,17 @@
 
 from bpcli.engine.ops import (
     activation,
+    activation_more,
     conv,
     elementwise,
     index,
     join,
     linalg,
+    logic,
     loss,
+    loss_more,
+    math,
+    math_binary,
     nn,
     norm,
     order,
@@ -30,4 +35,5 @@ FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
     rnn_seq, scan, scatter, sort, quant,
     reduce_more, scan_more, order, select, scatter_more,
+    math, math_binary, logic, activation_more, loss_more,
 )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from bpcli.nn.layers import (
     activation,
+    activation_more,
     attention,
     container,
     conv,
@@ -16,7 +17,7 @@ from bpcli.nn.layers import (
 )
 
 FAMILIES = (linear, activation, container, conv, pool, norm, dropout, embedding, recurrent,
-            attention, transformer, lm)  # fmt: skip
+            attention, transformer, lm, activation_more)  # fmt: skip
 
 
 def all_layers() -> dict:
