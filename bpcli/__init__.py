@@ -28,10 +28,14 @@ _LAZY = {
     "optim": ("bpcli.optim", None),
     "data": ("bpcli.data", None),
     "onnx": ("bpcli.onnx", None),
+    "linalg": ("bpcli.linalg", None),
 }
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip
     _LAZY[_name] = ("bpcli.engine.api", _name)
+for _name in ("einsum", "matmul", "mm", "bmm", "mv", "dot", "vdot", "outer", "addmm", "addmv",
+              "baddbmm", "cross", "embedding_bag", "bilinear"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 

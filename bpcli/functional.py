@@ -21,6 +21,10 @@ from bpcli.engine.ops.scan import *  # noqa: F403
 from bpcli.engine.ops.scatter import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
+from bpcli.engine.ops.einsum import *  # noqa: F403
+from bpcli.engine.ops.embedding_bag import *  # noqa: F403
+from bpcli.engine.ops.linalg_more import *  # noqa: F403
+from bpcli.engine.ops.linalg_norm import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.

@@ -16,6 +16,7 @@ METHOD_NAMES = (
     "topk",
     "matmul", "softmax", "log_softmax",
     "eq", "ne", "lt", "le", "gt", "ge",
+    "mm", "bmm", "mv", "dot", "vdot", "outer", "addmm", "addmv", "baddbmm", "cross",
 )  # fmt: skip
 
 

@@ -20,8 +20,11 @@ from bpcli.engine.ops import (
     shape,
     sort,
 )
+from bpcli.engine.ops import einsum, embedding_bag, linalg_more, linalg_norm  # noqa: I001
+
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,
     rnn_seq, scan, scatter, sort, quant,
+    einsum, embedding_bag, linalg_more, linalg_norm,
 )  # fmt: skip
