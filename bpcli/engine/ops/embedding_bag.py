@@ -44,15 +44,15 @@ class EmbeddingBag(Op):
         starts = bounds[:-1][full] - bounds[0]
         if mode == "max":
             rows = np.where(keep[:, None], rows, -np.inf)
+            self.arg = np.full((nb, dim), -1, np.int64)
             if starts.size:
                 out[full] = np.maximum.reduceat(rows, starts, axis=0)
                 # the first entry that reaches the maximum gets the gradient (torch's `>`)
                 hit = np.where(rows == out[bag], np.arange(len(idx))[:, None], len(idx))
-                arg = np.full((nb, dim), -1, np.int64)
-                arg[full] = np.minimum.reduceat(hit, starts, axis=0)
-                arg[~np.isfinite(out)] = -1  # a bag of padding only
-                self.arg = arg
-            out[~np.isfinite(out)] = 0
+                self.arg[full] = np.minimum.reduceat(hit, starts, axis=0)
+            none = np.bincount(bag[keep], minlength=nb) == 0  # empty, or padding only
+            self.arg[none] = -1
+            out[none] = 0
             return out
         rows[~keep] = 0
         if starts.size:

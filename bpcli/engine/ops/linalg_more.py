@@ -156,8 +156,8 @@ def cross(input, other, dim: int | None = None) -> Tensor:
     except ValueError:
         raise BpcliError(f"shapes {a.shape} and {b.shape} do not broadcast", "cross") from None
     if a.ndim != b.ndim:
-        # torch.cross needs equal ranks; linalg.cross broadcasts them (it passes them equal)
-        raise BpcliError(f"input {a.shape} and other {b.shape} differ in rank", "cross")
+        raise BpcliError(f"inputs must have the same number of dims, got {a.shape} and "
+                         f"{b.shape}", "cross")  # fmt: skip
     if dim is None:
         dims = [d for d, n in enumerate(shape) if n == 3]
         if not dims:
