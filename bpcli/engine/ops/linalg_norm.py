@@ -42,12 +42,12 @@ class SvdVals(Op):
 
 
 def _float(x: Tensor, dtype, opname: str) -> Tensor:
-    if dtype is not None:
-        x = astype(x, dtype)
+    # as torch: dtype= casts a float input (an integer one is an error even with dtype=)
     if x.dtype.kind != "f":
-        raise BpcliError(f"needs a floating point tensor, got {x.dtype} (cast it or pass "
-                         "dtype=)", opname)  # fmt: skip
-    return x
+        raise BpcliError(f"needs a floating point tensor, got {x.dtype} (cast it first)", opname)
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise BpcliError(f"dtype must be a floating point type, got {dtype}", opname)
+    return x if dtype is None else astype(x, dtype)
 
 
 def _matrix_dims(dim, ndim: int, opname: str) -> tuple[int, int]:
