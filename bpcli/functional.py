@@ -6,9 +6,13 @@ follow numpy's (``axis=``, ``keepdims=``; PyTorch's ``dim=``/``keepdim=`` are ac
 
 from bpcli.engine.ops.activation import *  # noqa: F403
 from bpcli.engine.ops.conv import *  # noqa: F403
+from bpcli.engine.ops.einsum import *  # noqa: F403
 from bpcli.engine.ops.elementwise import *  # noqa: F403
+from bpcli.engine.ops.embedding_bag import *  # noqa: F403
 from bpcli.engine.ops.index import *  # noqa: F403
 from bpcli.engine.ops.linalg import *  # noqa: F403
+from bpcli.engine.ops.linalg_more import *  # noqa: F403
+from bpcli.engine.ops.linalg_norm import *  # noqa: F403
 from bpcli.engine.ops.loss import *  # noqa: F403
 from bpcli.engine.ops.nn import *  # noqa: F403
 from bpcli.engine.ops.norm import *  # noqa: F403
@@ -21,10 +25,6 @@ from bpcli.engine.ops.scan import *  # noqa: F403
 from bpcli.engine.ops.scatter import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
-from bpcli.engine.ops.einsum import *  # noqa: F403
-from bpcli.engine.ops.embedding_bag import *  # noqa: F403
-from bpcli.engine.ops.linalg_more import *  # noqa: F403
-from bpcli.engine.ops.linalg_norm import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.

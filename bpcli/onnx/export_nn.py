@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli.engine.ops.pool import _bins
-from bpcli.onnx import export_rnn, export_shape  # noqa: F401 - they register emitters
-from bpcli.onnx import export_linalg  # noqa: F401 - registers the einsum emitter
+from bpcli.onnx import export_linalg, export_rnn, export_shape  # noqa: F401 - they register emitters
 from bpcli.onnx.export_ops import EMITTERS, dtype_of, emitter, unsupported
 
 __all__ = ["EMITTERS"]

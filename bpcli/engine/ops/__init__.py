@@ -3,10 +3,14 @@
 from bpcli.engine.ops import (
     activation,
     conv,
+    einsum,
     elementwise,
+    embedding_bag,
     index,
     join,
     linalg,
+    linalg_more,
+    linalg_norm,
     loss,
     nn,
     norm,
@@ -20,8 +24,6 @@ from bpcli.engine.ops import (
     shape,
     sort,
 )
-from bpcli.engine.ops import einsum, embedding_bag, linalg_more, linalg_norm  # noqa: I001
-
 
 FAMILIES = (
     elementwise, activation, reduce, shape, join, index, linalg, nn, loss, norm, conv, pool, rnn,

@@ -68,8 +68,12 @@ class Einsum(Op):
             for c, n in zip(t, s, strict=True):
                 sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]
         # size-1 dims broadcast (torch's rule); numpy's einsum needs equal sizes
-        xs = [x if all(n == sizes[c] for c, n in zip(t, x.shape, strict=True)) else
-              np.broadcast_to(x, [sizes[c] for c in t]) for t, x in zip(terms, xs, strict=True)]
+        xs = [
+            x
+            if all(n == sizes[c] for c, n in zip(t, x.shape, strict=True))
+            else np.broadcast_to(x, [sizes[c] for c in t])
+            for t, x in zip(terms, xs, strict=True)
+        ]
         self.xs = xs
         return np.asarray(np.einsum(f"{','.join(terms)}->{out}", *xs, optimize=len(xs) > 1))
 
@@ -133,7 +137,8 @@ def _check_sizes(terms: list[str], xs: list[Tensor]) -> None:
         for c, n in zip(t, x.shape, strict=True):
             if c in sizes and n != sizes[c] and 1 not in (n, sizes[c]):
                 raise BpcliError(f"subscript {c} has size {n} for operand {i} which does not "
-                                 f"broadcast with previously seen size {sizes[c]}", "einsum")  # fmt: skip
+                                 f"broadcast with previously seen size {sizes[c]}",
+                                 "einsum")  # fmt: skip
             if sizes.get(c, 1) == 1:
                 sizes[c] = n
         for c in set(t):  # a repeated letter within one operand takes a diagonal

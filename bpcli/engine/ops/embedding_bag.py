@@ -181,7 +181,8 @@ def embedding_bag(
         psw = lift(per_sample_weights)
         if psw.shape != ix.shape or psw.dtype != w.dtype:
             raise BpcliError(f"per_sample_weights {psw.shape} {psw.dtype} must match input "
-                             f"{ix.shape} and weight's dtype {w.dtype}", "embedding_bag")  # fmt: skip
+                             f"{ix.shape} and weight's dtype {w.dtype}",
+                             "embedding_bag")  # fmt: skip
         extra = [psw.reshape(-1) if psw.ndim == 2 else psw]
     if max_norm is not None:
         _renorm_(w, idx[bounds[0] : bounds[-1]], float(max_norm), float(norm_type))

@@ -61,7 +61,7 @@ def _matrix_dims(dim, ndim: int, opname: str) -> tuple[int, int]:
     return d0, d1
 
 
-def svdvals(A, *, dim=(-2, -1)) -> Tensor:
+def svdvals(A, *, dim=(-2, -1)) -> Tensor:  # noqa: N803 - torch's name
     """Singular values of the matrices over the last two dims, in descending order."""
     a = _float(lift(A), None, "svdvals")
     return SvdVals.apply(a, dims=_matrix_dims(dim, a.ndim, "svdvals"))
@@ -80,7 +80,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     return _vnorm(x, ord, axis=dim, keepdims=keepdim)
 
 
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None) -> Tensor:  # noqa: N803
     """torch.linalg.matrix_norm over the two dims ``dim`` of ``A``.
 
     ``ord``: 'fro' (Frobenius), 'nuc' (sum of singular values), 2 / -2 (largest / smallest
@@ -109,7 +109,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     return r
 
 
-def linalg_norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None) -> Tensor:  # noqa: N803
     """torch.linalg.norm: a vector norm over one dim (or all of a 1-D input), a matrix norm
     over two dims (or a 2-D input given ``ord``); with neither ``ord`` nor ``dim`` the 2-norm
     of all elements."""

@@ -21,8 +21,7 @@ EINSUMS = [
     ("ij,jk->ik", st.tuples(D0, D, D0).map(lambda r: ((r[0], r[1]), (r[1], r[2])))),
     ("ij,jk", st.tuples(D, D, D).map(lambda r: ((r[0], r[1]), (r[1], r[2])))),  # implicit
     ("...ij,...jk", fixed((2, 1, 2, 3), (4, 3, 5))),  # broadcast ellipsis
-    ("bij,bjk->bik", st.tuples(D, D, D, D).map(lambda r: ((r[0], r[1], r[2]),
-                                                           (r[0], r[2], r[3])))),
+    ("bij,bjk->bik", st.tuples(D, D, D, D).map(lambda r: ((r[0], r[1], r[2]), (r[0], r[2], r[3])))),
     ("ij,ij->ij", fixed((2, 3), (1, 3))),  # a size-1 letter broadcasts, as torch
     ("ii->i", fixed((3, 3))),
     ("ii", fixed((4, 4))),
@@ -63,8 +62,10 @@ MAT = st.tuples(st.integers(0, 2), st.integers(1, 4), st.integers(1, 4)).map(
 
 
 def _mnorm(ord_, dim=(-2, -1), keepdim=False):
-    return (lambda a: bp.linalg.matrix_norm(a, ord_, dim, keepdim),
-            lambda a: torch.linalg.matrix_norm(a, ord_, dim, keepdim))
+    return (
+        lambda a: bp.linalg.matrix_norm(a, ord_, dim, keepdim),
+        lambda a: torch.linalg.matrix_norm(a, ord_, dim, keepdim),
+    )
 
 
 def _bag_inputs(pad=False, psw=False, two_d=False):
@@ -98,25 +99,38 @@ def _offsets(n):
 
 def _bag(mode, **kw):
     def bpf(w, i, *p):
-        return F.embedding_bag(i, w, _offsets(i.shape[0]), mode=mode,
-                               per_sample_weights=p[0] if p else None, **kw)
+        return F.embedding_bag(
+            i, w, _offsets(i.shape[0]), mode=mode, per_sample_weights=p[0] if p else None, **kw
+        )
 
     def tf(w, i, *p):
-        return TF.embedding_bag(i, w, torch.tensor(_offsets(i.shape[0])), mode=mode,
-                                per_sample_weights=p[0] if p else None, **kw)
+        return TF.embedding_bag(
+            i,
+            w,
+            torch.tensor(_offsets(i.shape[0])),
+            mode=mode,
+            per_sample_weights=p[0] if p else None,
+            **kw,
+        )
 
     return bpf, tf
 
 
 def _bag2(mode, **kw):
-    return (lambda w, i: F.embedding_bag(i, w, mode=mode, **kw),
-            lambda w, i: TF.embedding_bag(i, w, mode=mode, **kw))
+    return (
+        lambda w, i: F.embedding_bag(i, w, mode=mode, **kw),
+        lambda w, i: TF.embedding_bag(i, w, mode=mode, **kw),
+    )
 
 
 NORM_TOL = dict(tol32=(2e-4, 2e-5), tol64=(1e-8, 1e-10))
 BILIN = st.tuples(st.integers(0, 3), D, D, D).map(
-    lambda r: (((r[0],) if r[0] else ()) + (r[1],), ((r[0],) if r[0] else ()) + (r[2],),
-               (r[3], r[1], r[2]), (r[3],))
+    lambda r: (
+        ((r[0],) if r[0] else ()) + (r[1],),
+        ((r[0],) if r[0] else ()) + (r[2],),
+        (r[3], r[1], r[2]),
+        (r[3],),
+    )
 )
 
 CASES = [
