@@ -25,20 +25,25 @@ class EmbeddingBag(Op):
     """y[b] = reduce_{k in bag b} w[idx[k]] * psw[k] (sum/mean/max); dw = scatter_add of g[bag]
     (mean: / count; max: at the argmax only); dpsw[k] = <g[bag k], w[idx[k]]>"""
 
-    name, onnx = "embedding_bag", None  # ONNX has no bag reduction
+    name, onnx = "embedding_bag", None  # 2-D input: Gather + Reduce*; offsets: no ONNX form
 
-    def forward(self, weight, idx, bounds, *psw, mode, padding_idx, scale_grad_by_freq):
+    def forward(self, weight, idx, *rest, mode, padding_idx, scale_grad_by_freq,
+                include_last_offset, n_offsets):  # fmt: skip
+        # rest: the offsets (n_offsets == 1), then the per-sample weights if any
+        offsets = rest[0] if n_offsets else None
+        psw = rest[n_offsets:]
+        flat, bounds = _bounds(idx, offsets, include_last_offset)
         nb, dim = len(bounds) - 1, weight.shape[1]
-        idx = idx[bounds[0] : bounds[-1]]
+        self.span = slice(int(bounds[0]), int(bounds[-1]))
+        idx = flat[self.span]
         counts = np.diff(bounds)
         bag = np.repeat(np.arange(nb), counts)
         keep = np.ones(idx.shape, bool) if padding_idx is None else idx != padding_idx
         rows = np.take(weight, idx, axis=0)
-        self.psw = psw[0][bounds[0] : bounds[-1]] if psw else None
-        self.span = slice(int(bounds[0]), int(bounds[-1]))
+        self.psw = psw[0].reshape(-1)[self.span] if psw else None
         if psw:
             rows *= self.psw[:, None]
-        self.idx, self.bag, self.keep, self.rows, self.num = idx, bag, keep, rows, weight.shape[0]
+        self.idx, self.bag, self.keep, self.num = idx, bag, keep, weight.shape[0]
         out = np.zeros((nb, dim), weight.dtype)
         full = counts > 0
         starts = bounds[:-1][full] - bounds[0]
@@ -85,13 +90,16 @@ class EmbeddingBag(Op):
             if a["scale_grad_by_freq"]:
                 freq = np.bincount(self.idx, minlength=self.num).astype(g.dtype)
                 dw /= np.maximum(freq, 1)[:, None]
-        if len(self.needs) > 3 and self.needs[3]:
-            # rows hold w * psw; the weight alone is w[idx]
-            w = np.take(self.parents[0]._data, self.idx, axis=0)
-            d = np.where(self.keep, np.sum(gb * w, axis=1), 0)
-            dpsw = np.zeros(self.parents[3].shape, g.dtype)
-            dpsw[self.span] = d
-        return dw, None, None, *((dpsw,) if len(self.needs) > 3 else ())
+        grads = [dw, None] + [None] * a["n_offsets"]
+        if self.psw is not None:
+            psw_in = self.parents[-1]
+            if self.needs[-1]:
+                w = np.take(self.parents[0]._data, self.idx, axis=0)
+                dpsw = np.zeros(psw_in.size, g.dtype)
+                dpsw[self.span] = np.where(self.keep, np.sum(gb * w, axis=1), 0)
+                dpsw = dpsw.reshape(psw_in.shape)
+            grads.append(dpsw)
+        return tuple(grads)
 
 
 def _bounds(idx: np.ndarray, offsets, include_last_offset: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -183,9 +191,13 @@ def embedding_bag(
             raise BpcliError(f"per_sample_weights {psw.shape} {psw.dtype} must match input "
                              f"{ix.shape} and weight's dtype {w.dtype}",
                              "embedding_bag")  # fmt: skip
-        extra = [psw.reshape(-1) if psw.ndim == 2 else psw]
+        extra.append(psw)
     if max_norm is not None:
         _renorm_(w, idx[bounds[0] : bounds[-1]], float(max_norm), float(norm_type))
-    return EmbeddingBag.apply(w, const(idx.astype(np.int64)), const(bounds.astype(np.int64)),
-                              *extra, mode=mode, padding_idx=padding_idx,
-                              scale_grad_by_freq=bool(scale_grad_by_freq))  # fmt: skip
+    # the caller's index (and offsets) tensors themselves: an export keeps them graph inputs
+    offs = [] if offsets is None else [offsets if isinstance(offsets, Tensor) else
+                                       const(np.asarray(offsets, np.int64))]  # fmt: skip
+    return EmbeddingBag.apply(w, ix, *offs, *extra, mode=mode, padding_idx=padding_idx,
+                              scale_grad_by_freq=bool(scale_grad_by_freq),
+                              include_last_offset=bool(include_last_offset),
+                              n_offsets=len(offs))  # fmt: skip

@@ -117,10 +117,13 @@ def _bag(mode, **kw):
 
 
 def _bag2(mode, **kw):
-    return (
-        lambda w, i: F.embedding_bag(i, w, mode=mode, **kw),
-        lambda w, i: TF.embedding_bag(i, w, mode=mode, **kw),
-    )
+    def bpf(w, i, *p):
+        return F.embedding_bag(i, w, mode=mode, per_sample_weights=p[0] if p else None, **kw)
+
+    def tf(w, i, *p):
+        return TF.embedding_bag(i, w, mode=mode, per_sample_weights=p[0] if p else None, **kw)
+
+    return bpf, tf
 
 
 NORM_TOL = dict(tol32=(2e-4, 2e-5), tol64=(1e-8, 1e-10))
@@ -204,4 +207,7 @@ CASES = [
          id="embedding_bag_2d"),
     Case("embedding_bag", *_bag2("max"), BAG2, gen=_bag_inputs(two_d=True), diff=(True, False),
          id="embedding_bag_2d_max"),
+    Case("embedding_bag", *_bag2("sum", padding_idx=1), BAG2,
+         gen=_bag_inputs(pad=True, psw=True, two_d=True), diff=(True, False, True),
+         id="embedding_bag_2d_psw_padding", fd=False),
 ]  # fmt: skip
