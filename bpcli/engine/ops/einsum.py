@@ -10,6 +10,7 @@ gradient back down to the operand's shape.
 
 from __future__ import annotations
 
+import math
 import string
 
 import numpy as np
@@ -33,7 +34,7 @@ def _grad_of(k: int, terms: list[str], out: str, g, xs) -> np.ndarray:
     seen = set(out).union(*others)
     present = "".join(c for c in uniq if c in seen)
     operands = [g] + [x for i, x in enumerate(xs) if i != k]
-    res = np.einsum(f"{','.join([out, *others])}->{present}", *operands, optimize=True)
+    res = contract([out, *others], present, operands)
     sizes = dict(zip(term, xs[k].shape, strict=True))
     if present != uniq:  # letters only terms[k] has: the gradient is constant along them
         res = res.reshape([sizes[c] if c in present else 1 for c in uniq])
@@ -56,6 +57,44 @@ def _grad_of(k: int, terms: list[str], out: str, g, xs) -> np.ndarray:
     return np.einsum(eq, res, *eyes)
 
 
+def _reduce_to(x: np.ndarray, term: str, keep: set) -> tuple[np.ndarray, str]:
+    """Take the diagonals of ``term``'s repeated letters and sum the letters not in ``keep``."""
+    uniq = "".join(c for c in dict.fromkeys(term) if c in keep)
+    if uniq == term:
+        return x, term
+    return np.einsum(f"{term}->{uniq}", x), uniq
+
+
+def contract(terms: list[str], out: str, xs) -> np.ndarray:
+    """``einsum(terms -> out)`` as torch computes it: operands contracted left to right in
+    pairs, each pair one (batched) matrix product, so BLAS does the work (numpy's own einsum
+    does not use it for a pair that shares a kept letter, e.g. a batch dim)."""
+    rest = [set(t) for t in terms]
+    keep_after = [set(out).union(*rest[i + 1 :]) for i in range(len(terms))]
+    a, ta = _reduce_to(xs[0], terms[0], keep_after[0] | (rest[1] if len(terms) > 1 else set()))
+    for i in range(1, len(terms)):
+        keep = keep_after[i]
+        b, tb = _reduce_to(xs[i], terms[i], keep | set(ta))
+        a, ta = _reduce_to(a, ta, keep | set(tb))
+        a, ta = _pair(a, ta, b, tb, keep)
+    a, ta = _reduce_to(a, ta, set(out))
+    return np.transpose(a, [ta.index(c) for c in out]) if ta != out else a
+
+
+def _pair(a, ta: str, b, tb: str, keep: set) -> tuple[np.ndarray, str]:
+    """The product of two operands with unique letters, summing the shared letters that are
+    not in ``keep``: a (batch, free_a, summed) @ b (batch, summed, free_b)."""
+    batch = [c for c in ta if c in tb and c in keep]
+    summed = [c for c in ta if c in tb and c not in keep]
+    fa, fb = [c for c in ta if c not in tb], [c for c in tb if c not in ta]
+    size = dict(zip(ta, a.shape)) | dict(zip(tb, b.shape))
+    n = [math.prod(size[c] for c in cs) for cs in (batch, fa, summed, fb)]
+    a2 = np.transpose(a, [ta.index(c) for c in batch + fa + summed]).reshape(n[0], n[1], n[2])
+    b2 = np.transpose(b, [tb.index(c) for c in batch + summed + fb]).reshape(n[0], n[2], n[3])
+    y = a2[0] @ b2[0] if n[0] == 1 else np.matmul(a2, b2)  # one GEMM when there is no batch
+    return y.reshape([size[c] for c in batch + fa + fb]), "".join(batch + fa + fb)
+
+
 class Einsum(Op):
     """y = einsum(eq, *xs); dxs[k] = einsum(g with xs[j != k]) onto xs[k]'s subscripts"""
 
@@ -75,7 +114,7 @@ class Einsum(Op):
             for t, x in zip(terms, xs, strict=True)
         ]
         self.xs = xs
-        return np.asarray(np.einsum(f"{','.join(terms)}->{out}", *xs, optimize=len(xs) > 1))
+        return np.asarray(contract(terms, out, xs))
 
     def backward(self, g):
         terms, out = self.attrs["terms"], self.attrs["out"]

@@ -287,7 +287,7 @@ def scaled_dot_product_attention(
 def _gqa(q: Tensor, kv: Tensor, where: str) -> Tensor:
     """Key or value with its heads (dim -3) repeated to the query's, each ``hq / hk`` times
     in a row (torch's repeat_interleave)."""
-    from bpcli.engine.ops.index import index_select
+    from bpcli.engine.ops.shape import expand, reshape
 
     if q.ndim < 3 or kv.ndim < 3:
         raise BpcliError("enable_gqa needs (..., heads, L, E) inputs with >= 3 dims", where)
@@ -297,4 +297,7 @@ def _gqa(q: Tensor, kv: Tensor, where: str) -> Tensor:
     if hk == 0 or hq % hk:
         raise BpcliError(f"number of heads in key and value ({hk}) must divide the number of "
                          f"heads in query ({hq})", where)  # fmt: skip
-    return index_select(kv, -3, np.repeat(np.arange(hk), hq // hk))
+    # (..., hk, 1, S, E) expanded to (..., hk, r, S, E): the backward is a sum, not a scatter
+    *lead, _, big_s, e = kv.shape
+    grouped = expand(reshape(kv, (*lead, hk, 1, big_s, e)), (*lead, hk, hq // hk, big_s, e))
+    return reshape(grouped, (*lead, hq, big_s, e))

@@ -67,7 +67,7 @@ def _dropout_pair(p):
 ATT = GQA.filter(lambda s: s[0][1] == s[1][1])  # no grouping: plain multi-head
 
 CASES = [
-    Case("softmax", *_sdpa(enable_gqa=True), GQA, id="sdpa_gqa", covers=("index_select",),
+    Case("softmax", *_sdpa(enable_gqa=True), GQA, id="sdpa_gqa", covers=("expand", "reshape"),
          **TOL),
     Case("softmax", *_sdpa(enable_gqa=True, is_causal=True, scale=0.7), GQA, id="sdpa_gqa_causal",
          **TOL),  # L > S included: torch's mask is top-left aligned
