@@ -37,6 +37,7 @@ _LAZY = {
     "optim": ("bpcli.optim", None),
     "data": ("bpcli.data", None),
     "onnx": ("bpcli.onnx", None),
+    "linalg": ("bpcli.linalg", None),
 }
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip
@@ -59,6 +60,9 @@ for _name in ("tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh
               "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
               "bitwise_left_shift", "bitwise_right_shift", "cosine_similarity",
               "pairwise_distance", "prelu"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
+for _name in ("einsum", "matmul", "mm", "bmm", "mv", "dot", "vdot", "outer", "addmm", "addmv",
+              "baddbmm", "cross", "embedding_bag", "bilinear"):  # fmt: skip
     _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]

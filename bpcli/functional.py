@@ -7,10 +7,14 @@ follow numpy's (``axis=``, ``keepdims=``; PyTorch's ``dim=``/``keepdim=`` are ac
 from bpcli.engine.ops.activation import *  # noqa: F403
 from bpcli.engine.ops.activation_more import *  # noqa: F403
 from bpcli.engine.ops.conv import *  # noqa: F403
+from bpcli.engine.ops.einsum import *  # noqa: F403
 from bpcli.engine.ops.elementwise import *  # noqa: F403
+from bpcli.engine.ops.embedding_bag import *  # noqa: F403
 from bpcli.engine.ops.index import *  # noqa: F403
 from bpcli.engine.ops.linalg import *  # noqa: F403
 from bpcli.engine.ops.logic import *  # noqa: F403
+from bpcli.engine.ops.linalg_more import *  # noqa: F403
+from bpcli.engine.ops.linalg_norm import *  # noqa: F403
 from bpcli.engine.ops.loss import *  # noqa: F403
 from bpcli.engine.ops.loss_more import *  # noqa: F403
 from bpcli.engine.ops.math import *  # noqa: F403

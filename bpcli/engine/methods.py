@@ -31,6 +31,7 @@ METHOD_NAMES = (
     "floor_divide", "lerp", "isnan", "isinf", "isfinite", "isclose", "allclose",
     "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
     "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "prelu",
+    "mm", "bmm", "mv", "dot", "vdot", "outer", "addmm", "addmv", "baddbmm", "cross",
 )  # fmt: skip
 
 

@@ -220,40 +220,83 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
 
 def scaled_dot_product_attention(
     query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
-    scale: float | None = None, *, generator=None,
+    scale: float | None = None, enable_gqa: bool = False, *, generator=None,
 ) -> Tensor:  # fmt: skip
     """softmax(q k^T * scale + mask) v over shapes (..., L, E), (..., S, E), (..., S, Ev).
 
     A boolean ``attn_mask`` marks the pairs that take part (True); a float one is added to
-    the scores. ``is_causal`` masks the upper triangle. ``scale`` defaults to 1/sqrt(E).
+    the scores (and gets a gradient). ``is_causal`` masks the upper triangle (top-left
+    aligned, as torch). ``scale`` defaults to 1/sqrt(E). ``enable_gqa`` lets key/value have
+    fewer heads (dim -3) than query, each shared by a group of query heads. A query row with
+    no key left (all masked) gives zeros, as torch.
     """
+    where = "scaled_dot_product_attention"
     q, k, v = lift(query), lift(key), lift(value)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise BpcliError(
             f"query, key, value need >= 2 dims (..., L, E), got {q.shape}, {k.shape}, {v.shape}",
-            "scaled_dot_product_attention",
+            where,
         )
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise BpcliError(
             f"query {q.shape}, key {k.shape}, value {v.shape}: need query/key sharing E "
             "and key/value sharing S",
-            "scaled_dot_product_attention",
+            where,
         )
     if is_causal and attn_mask is not None:
-        raise BpcliError("give attn_mask or is_causal, not both", "scaled_dot_product_attention")
+        raise BpcliError("explicit attn_mask should not be set when is_causal=True", where)
+    dropout_p = float(dropout_p)
+    if not 0.0 <= dropout_p <= 1.0:
+        raise BpcliError(f"dropout_p must be in [0, 1], got {dropout_p}", where)
+    if enable_gqa:
+        k, v = _gqa(q, k, where), _gqa(q, v, where)
     big_l, big_s = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     scores = linalg.matmul(q, shape_ops.swapaxes(k, -1, -2)) * scale
     if is_causal:
         attn_mask = np.tril(np.ones((big_l, big_s), dtype=bool))
+    dead = None  # rows where every key is masked out
     if attn_mask is not None:
         m = lift(attn_mask)
+        try:
+            np.broadcast_shapes(m.shape, scores.shape)
+        except ValueError:
+            raise BpcliError(f"attn_mask of shape {m.shape} does not broadcast to the scores "
+                             f"{scores.shape}", where) from None  # fmt: skip
         if m.dtype == np.bool_:
             neg_inf = const(np.asarray(-np.inf, dtype=scores.dtype))
             scores = elementwise.where(m, scores, neg_inf)
+            dead = ~np.any(m.data, axis=-1, keepdims=True)
         else:
             scores = scores + m
+            dead = np.all(scores.data == -np.inf, axis=-1, keepdims=True)
+        if not dead.any():
+            dead = None
+    if dead is not None:
+        # NOTE: softmax of an all -inf row is nan; torch's safe softmax gives 0 there (and a
+        # zero gradient): a finite stand-in row, then the row zeroed.
+        scores = elementwise.where(dead, const(np.zeros((), scores.dtype)), scores)
     attn = softmax(scores, axis=-1)
+    if dead is not None:
+        attn = attn * const((~dead).astype(attn.dtype))
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, training=True, generator=generator)
     return linalg.matmul(attn, v)
+
+
+def _gqa(q: Tensor, kv: Tensor, where: str) -> Tensor:
+    """Key or value with its heads (dim -3) repeated to the query's, each ``hq / hk`` times
+    in a row (torch's repeat_interleave)."""
+    expand, reshape = shape_ops.expand, shape_ops.reshape
+    if q.ndim < 3 or kv.ndim < 3:
+        raise BpcliError("enable_gqa needs (..., heads, L, E) inputs with >= 3 dims", where)
+    hq, hk = q.shape[-3], kv.shape[-3]
+    if hk == hq:
+        return kv
+    if hk == 0 or hq % hk:
+        raise BpcliError(f"number of heads in key and value ({hk}) must divide the number of "
+                         f"heads in query ({hq})", where)  # fmt: skip
+    # (..., hk, 1, S, E) expanded to (..., hk, r, S, E): the backward is a sum, not a scatter
+    *lead, _, big_s, e = kv.shape
+    grouped = expand(reshape(kv, (*lead, hk, 1, big_s, e)), (*lead, hk, hq // hk, big_s, e))
+    return reshape(grouped, (*lead, hq, big_s, e))

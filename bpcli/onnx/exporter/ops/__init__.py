@@ -6,6 +6,7 @@ May import ``exporter.context`` and the layers below ``onnx``.
 
 from bpcli.onnx.exporter.ops import (  # noqa: F401  (importing fills EMITTERS)
     elementwise,
+    linalg,
     math,
     nn,
     select,
