@@ -32,6 +32,19 @@ _LAZY = {
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip
     _LAZY[_name] = ("bpcli.engine.api", _name)
+# torch's dtype names, device, creation and shape functions (issue 11, part 4)
+for _name in ("float16", "half", "float32", "float", "float64", "double", "complex64", "cfloat",
+              "complex128", "cdouble", "uint8", "int8", "int16", "short", "int32", "int",
+              "int64", "long", "bool", "device"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.engine.dtypes", _name)
+for _name in ("Generator", "as_tensor", "bernoulli", "cat", "empty", "empty_like", "eye",
+              "from_numpy", "full_like", "is_tensor", "linspace", "logspace", "multinomial",
+              "normal", "rand_like", "randint", "randint_like", "randn_like", "randperm"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.engine.creation", _name)
+for _name in ("flip", "fliplr", "flipud", "roll", "rot90", "unflatten", "narrow", "movedim",
+              "moveaxis", "diag", "diagonal", "diag_embed", "tril", "triu", "meshgrid",
+              "broadcast_to", "broadcast_tensors"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 

@@ -16,6 +16,9 @@ METHOD_NAMES = (
     "topk",
     "matmul", "softmax", "log_softmax",
     "eq", "ne", "lt", "le", "gt", "ge",
+    "view", "view_as", "reshape_as", "expand_as", "flip", "fliplr", "flipud", "roll", "rot90",
+    "unflatten", "narrow", "movedim", "moveaxis", "diag", "diagonal", "diag_embed", "tril",
+    "triu", "broadcast_to",
 )  # fmt: skip
 
 
