@@ -43,7 +43,7 @@ for _name in ("Generator", "as_tensor", "bernoulli", "cat", "empty", "empty_like
     _LAZY[_name] = ("bpcli.engine.creation", _name)
 for _name in ("flip", "fliplr", "flipud", "roll", "rot90", "unflatten", "narrow", "movedim",
               "moveaxis", "diag", "diagonal", "diag_embed", "tril", "triu", "meshgrid",
-              "broadcast_to", "broadcast_tensors"):  # fmt: skip
+              "broadcast_to", "broadcast_tensors", "clamp", "clip"):  # fmt: skip
     _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]

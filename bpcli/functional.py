@@ -22,9 +22,11 @@ from bpcli.engine.ops.scatter import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
 from bpcli.engine.ops.shape_more import *  # noqa: F403
+from bpcli.engine.ops.clamp import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.
 import bpcli.engine.methods  # noqa: F401
 import bpcli.engine.tensor_more  # noqa: F401
+import bpcli.engine.inplace  # noqa: F401
 # isort: on

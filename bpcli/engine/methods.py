@@ -18,7 +18,7 @@ METHOD_NAMES = (
     "eq", "ne", "lt", "le", "gt", "ge",
     "view", "view_as", "reshape_as", "expand_as", "flip", "fliplr", "flipud", "roll", "rot90",
     "unflatten", "narrow", "movedim", "moveaxis", "diag", "diagonal", "diag_embed", "tril",
-    "triu", "broadcast_to",
+    "triu", "broadcast_to", "clamp",
 )  # fmt: skip
 
 
