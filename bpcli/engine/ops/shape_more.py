@@ -17,13 +17,15 @@ from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops._axis import axes_tuple, norm_axis
 from bpcli.engine.ops.index import getitem
+from bpcli.engine.ops.join import Pad
+from bpcli.engine.ops.join import pad as _pad
 from bpcli.engine.ops.shape import Transpose, expand, reshape
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
 __all__ = [
     "broadcast_tensors", "broadcast_to", "diag", "diag_embed", "diagonal", "expand_as", "flip",
-    "fliplr", "flipud", "meshgrid", "moveaxis", "movedim", "narrow", "reshape_as", "roll",
+    "fliplr", "flipud", "meshgrid", "moveaxis", "movedim", "narrow", "pad", "reshape_as", "roll",
     "rot90", "tril", "triu", "unflatten", "view", "view_as",
 ]  # fmt: skip
 
@@ -432,3 +434,37 @@ def contiguous(x) -> Tensor:
         return x
     return clone(x)  # ndarray.copy() is row-major
 
+
+
+def pad(x, pad, mode: str = "constant", value=None) -> Tensor:
+    """torch.nn.functional.pad; ``pad`` = (last_before, last_after, prev_before, ...).
+
+    A negative pad crops. As torch does, reflect and replicate pad the whole tensor and then
+    crop, while circular crops first and wraps what is left (each pad at most that size).
+    """
+    if mode != "constant" and value not in (None, 0):
+        raise BpcliError(f"padding mode {mode!r} does not take a value argument", "pad")
+    x = lift(x)
+    pads = tuple(int(p) for p in pad)
+    if mode == "constant" or all(p >= 0 for p in pads) or len(pads) % 2 or len(pads) > 2 * x.ndim:
+        return _pad(x, pads, mode=mode, value=0.0 if value is None else value)
+    k = len(pads) // 2
+    per_dim = [(0, 0)] * (x.ndim - k) + [(pads[2 * i], pads[2 * i + 1]) for i in range(k)][::-1]
+    for (b, a), n in zip(per_dim, x.shape):
+        left = n + min(b, 0) + min(a, 0)  # what circular wraps (torch fails beyond it)
+        if left < 0 or max(b, a) > (left if mode == "circular" else n) or (
+            mode == "reflect" and max(b, a) >= n
+        ):
+            raise BpcliError(f"{mode} padding {pads} is too large for shape {x.shape}", "pad")
+    if mode in ("reflect", "replicate"):
+        return Pad.apply(x, pads=tuple(per_dim), mode=mode, value=0.0)
+    if mode != "circular":
+        raise BpcliError(f"unknown mode {mode!r} (constant, reflect, replicate, circular)", "pad")
+    crop = tuple(slice(max(-b, 0), n + min(a, 0)) for (b, a), n in zip(per_dim, x.shape))
+    y = getitem(x, crop)
+    for d, (b, a) in enumerate(per_dim):
+        if b > 0 or a > 0:
+            n = y.shape[d]
+            idx = np.arange(-max(b, 0), n + max(a, 0)) % max(n, 1)
+            y = getitem(y, (slice(None),) * d + (idx,))
+    return y

@@ -120,6 +120,29 @@ def view_args(draw):
     return shape, draw(st.sampled_from([(size,), (1, size), (size, 1, 1), (-1,)]))
 
 
+@st.composite
+def neg_pad_args(draw, mode):
+    shape = draw(_shape(min_dims=2, max_dims=3, min_side=1, max_side=5))
+    k = draw(st.integers(1, len(shape) - 1))
+    pads = []
+    for n in shape[::-1][:k]:
+        b = draw(st.integers(-(n - 1), n - 1 if mode == "reflect" else n))
+        left = n + min(b, 0)
+        top = {"reflect": n - 1, "circular": left + min(0, 0)}.get(mode, n)
+        a = draw(st.integers(-(left - 1), top))
+        if mode == "circular":
+            left = n + min(b, 0) + min(a, 0)
+            b = min(b, left)
+        pads += [b, a]
+    return shape, tuple(pads)
+
+
+def _pad_case(mode):
+    return Case("pad", lambda x, p: F.pad(x, ints(p), mode=mode),
+                lambda x, p: torch.nn.functional.pad(x, ints(p), mode=mode), neg_pad_args(mode),
+                gen=with_arg, diff=ARG, covers=("getitem",), id=f"pad_negative_{mode}")  # fmt: skip
+
+
 def _movedim(f):
     def run(x, a):
         a = ints(a)
@@ -196,6 +219,7 @@ CASES = [
     Case("expand", lambda x: F.expand_as(x, np.zeros((2, 3, 4))),
          lambda x: x.expand_as(torch.zeros(2, 3, 4)), fixed((3, 1)), gen=normal,
          id="expand_as"),
+    _pad_case("reflect"), _pad_case("replicate"), _pad_case("circular"),
     _meshgrid_case("ij"),
     _meshgrid_case("xy"),
 ]  # fmt: skip
