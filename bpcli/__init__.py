@@ -64,6 +64,19 @@ for _name in ("tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh
 for _name in ("einsum", "matmul", "mm", "bmm", "mv", "dot", "vdot", "outer", "addmm", "addmv",
               "baddbmm", "cross", "embedding_bag", "bilinear"):  # fmt: skip
     _LAZY[_name] = ("bpcli.functional", _name)
+# torch's dtype names, device, creation and shape functions (issue 11, part 4)
+for _name in ("float16", "half", "float32", "float", "float64", "double", "complex64", "cfloat",
+              "complex128", "cdouble", "uint8", "int8", "int16", "short", "int32", "int",
+              "int64", "long", "bool", "device"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.engine.dtype_names", _name)
+for _name in ("Generator", "as_tensor", "bernoulli", "cat", "empty", "empty_like", "eye",
+              "from_numpy", "full_like", "is_tensor", "linspace", "logspace", "multinomial",
+              "normal", "rand_like", "randint", "randint_like", "randn_like", "randperm"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.engine.creation", _name)
+for _name in ("flip", "fliplr", "flipud", "roll", "rot90", "unflatten", "narrow", "movedim",
+              "moveaxis", "diag", "diagonal", "diag_embed", "tril", "triu", "meshgrid",
+              "broadcast_to", "broadcast_tensors", "clamp", "clip"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 

@@ -35,6 +35,8 @@ from bpcli.engine.ops.scatter_more import *  # noqa: F403
 from bpcli.engine.ops.select import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
+from bpcli.engine.ops.shape_more import *  # noqa: F403
+from bpcli.engine.ops.clamp import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.
@@ -43,4 +45,7 @@ import sys as _sys
 from bpcli.engine import methods as _methods
 
 _MISSING = _methods.bind(_sys.modules[__name__])  # method names no function above defines
+import bpcli.engine.methods  # noqa: F401
+import bpcli.engine.tensor_more  # noqa: F401
+import bpcli.engine.inplace  # noqa: F401
 # isort: on

@@ -32,6 +32,9 @@ METHOD_NAMES = (
     "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
     "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "prelu",
     "mm", "bmm", "mv", "dot", "vdot", "outer", "addmm", "addmv", "baddbmm", "cross",
+    "view", "view_as", "reshape_as", "expand_as", "flip", "fliplr", "flipud", "roll", "rot90",
+    "unflatten", "narrow", "movedim", "moveaxis", "diag", "diagonal", "diag_embed", "tril",
+    "triu", "broadcast_to", "clamp",
 )  # fmt: skip
 
 

@@ -189,19 +189,15 @@ def mT(x) -> Tensor:  # noqa: N802 - torch's name
 
 
 def squeeze(x, axis=None, *, dim=None) -> Tensor:
-    """Drop size-1 axes (all of them, or those given; naming a larger axis is an error)."""
+    """Drop size-1 axes (all of them, or those given; a named larger axis stays, as torch)."""
     x = lift(x)
     axis = dim if dim is not None else axis
     if axis is None:
         axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
     else:
-        axes = axes_tuple(axis, x.ndim, "squeeze")
-        big = [a for a in axes if x.shape[a] != 1]
-        if big:
-            raise BpcliError(
-                f"cannot squeeze axis {big[0]} of size {x.shape[big[0]]} (shape {x.shape})",
-                "squeeze",
-            )
+        # torch: a named dim of size > 1 is left as it is (0-d tensors take dim 0 or -1)
+        axes = axes_tuple(axis, max(x.ndim, 1), "squeeze") if x.ndim or axis != () else ()
+        axes = tuple(a for a in axes if x.ndim and x.shape[a] == 1)
     if not axes:
         return x
     return Squeeze.apply(x, axes=axes)
