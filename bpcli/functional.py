@@ -21,6 +21,7 @@ from bpcli.engine.ops.scan import *  # noqa: F403
 from bpcli.engine.ops.scatter import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
+from bpcli.engine.ops.conv3d import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.
