@@ -25,6 +25,7 @@ from bpcli.engine.ops.conv3d import *  # noqa: F403
 from bpcli.engine.ops.pool3d import *  # noqa: F403
 from bpcli.engine.ops.fold import *  # noqa: F403
 from bpcli.engine.ops.grid import *  # noqa: F403
+from bpcli.engine.ops.resample import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.
