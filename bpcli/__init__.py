@@ -32,6 +32,9 @@ _LAZY = {
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip
     _LAZY[_name] = ("bpcli.engine.api", _name)
+for _name in ("conv3d", "conv_transpose1d", "conv_transpose3d", "max_pool3d",
+              "max_pool1d_with_indices", "pixel_shuffle", "pixel_unshuffle"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 
