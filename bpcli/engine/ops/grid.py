@@ -1,9 +1,9 @@
 """grid_sample and affine_grid, as torch.nn.functional's; the ONNX GridSample/AffineGrid
 importers call the same code.
 
-grid_sample gathers the 2^r (4^r for bicubic) taps of every sampling point at once and weights
-them with engine ops computed from the grid, so the grid gets a gradient too (zero for nearest,
-as in torch). Tap positions, floors and masks carry no gradient and stay numpy.
+grid_sample is one primitive: numpy finds the 2^r (4^r for bicubic) taps of every sampling point
+with their weights and the weights' derivatives along each grid component; Numba kernels gather
+(forward) and scatter (backward) them. The grid's gradient is zero for nearest, as in torch.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli.engine.convert import const, lift
-from bpcli.engine.ops.elementwise import add, astype, mul, sub
-from bpcli.engine.ops.index import gather, getitem
-from bpcli.engine.ops.join import stack
+from bpcli.engine.op import Op
 from bpcli.engine.ops.linalg import matmul
-from bpcli.engine.ops.reduce import sum as sum_
 from bpcli.engine.ops.shape import permute, reshape
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
+from bpcli.kernels.grid import taps_dot, taps_gather, taps_scatter
 
 __all__ = ["affine_grid", "grid_sample"]
 
@@ -52,76 +50,111 @@ def _tap(i: np.ndarray, size: int, pad: str, lo: float, hi: float):
     return np.clip(i, 0, size - 1), valid
 
 
-def _poly(t, coefs):  # Horner on a tensor, coefficients from the highest power down
-    acc = add(mul(t, coefs[0]), coefs[1])
-    for c in coefs[2:]:
-        acc = add(mul(acc, t), c)
-    return acc
+def _cubic(t, a=-0.75):
+    """Keys' cubic weights of the taps -1, 0, 1, 2 at fraction t, and their t-derivatives."""
+    def near(d):
+        return ((a + 2) * d - (a + 3)) * d * d + 1, ((3 * (a + 2)) * d - 2 * (a + 3)) * d
+
+    def far(d):
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a, (3 * a * d - 10 * a) * d + 8 * a
+
+    (w0, d0), (w1, d1) = far(t + 1), near(t)
+    (w2, d2), (w3, d3) = near(1 - t), far(2 - t)
+    return np.stack([w0, w1, w2, w3], -1), np.stack([d0, d1, -d2, -d3], -1)
 
 
-def _cubic_taps(t, a=-0.75):
-    near, far = [a + 2, -(a + 3), 0.0, 1.0], [a, -5 * a, 8 * a, -4 * a]
-    one_t = sub(1.0, t)
-    return [_poly(add(t, 1.0), far), _poly(t, near), _poly(one_t, near),
-            _poly(add(one_t, 1.0), far)]  # fmt: skip
-
-
-def _grid_axis(coord, size: int, mode: str, pad: str, align: bool):
-    """One spatial axis: tap indices (n, q, k), their 0/1 validity and weights (Tensor|None)."""
+def _grid_axis(u: np.ndarray, size: int, mode: str, pad: str, align: bool):
+    """One spatial axis at normalised coordinates u (n, q): tap indices (n, q, k), validity,
+    weights and their derivatives with respect to u."""
+    dt = u.dtype
     a, lo, hi = ((size - 1) / 2, 0.0, size - 1.0) if align else (size / 2, -0.5, size - 0.5)
-    x = add(mul(coord, a), (size - 1) / 2)
+    # NOTE: torch's grid_sampler_unnormalize, operation by operation, so ties (a point exactly
+    # half-way between two pixels) round as torch's do in float32
+    one = dt.type(1)
+    x = (u + one) / 2 * dt.type(size - 1) if align else ((u + one) * dt.type(size) - one) / 2
     if mode == "nearest":
-        v = np.rint(x.numpy())  # half to even, as torch
+        v = np.rint(x)  # half to even, as torch
         if pad != "zeros":
             sign, off = _fold(v, lo, hi, size, pad)
             v = sign * v + off
         idx, valid = _tap(np.trunc(v).astype(np.int64)[..., None], size, pad, lo, hi)
-        return idx, valid, None
+        return idx, valid, np.ones(idx.shape, dt), np.zeros(idx.shape, dt)
+    slope = np.full(x.shape, a, dt)
     if pad != "zeros" and mode == "linear":
         # NOTE: cubic folds only its taps, not the point (as torch and onnxruntime; the onnx
         # reference folds both, which differs for border padding)
-        sign, off = _fold(x.numpy(), lo, hi, size, pad)
-        if not (np.all(sign == 1) and not off.any()):
-            x = add(mul(x, const(sign.astype(x.dtype))), const(off.astype(x.dtype)))
-    base = np.floor(x.numpy())
-    t = sub(x, const(base))
+        sign, off = _fold(x, lo, hi, size, pad)
+        x, slope = (sign * x + off).astype(dt), (slope * sign).astype(dt)
+    base = np.floor(x)
+    t = x - base
     taps = (0, 1) if mode == "linear" else (-1, 0, 1, 2)
     idx, valid = _tap(base.astype(np.int64)[..., None] + np.array(taps), size, pad, lo, hi)
-    w = [sub(1.0, t), t] if mode == "linear" else _cubic_taps(t)
-    return idx, valid, stack(w, axis=-1)
+    if mode == "linear":
+        w, dw = np.stack([1 - t, t], -1), np.stack([-np.ones_like(t), np.ones_like(t)], -1)
+    else:
+        w, dw = _cubic(t)
+    return idx, valid, w.astype(dt), (dw * slope[..., None]).astype(dt)
 
 
-def _outer(a, b, shape):  # (n, q, ka) x (n, q, kb) -> (n, q, ka * kb)
-    n, q = shape
-    return reshape(mul(reshape(a, (n, q, -1, 1)), reshape(b, (n, q, 1, -1))), (n, q, -1))
+def _outer(arrays):  # [(n, q, k_0), (n, q, k_1), ...] -> (n, q, k_0 * k_1 * ...)
+    out = arrays[0]
+    for b in arrays[1:]:
+        out = (out[..., :, None] * b[..., None, :]).reshape(*out.shape[:2], -1)
+    return out
+
+
+class GridSample(Op):
+    """y = sum_k W_k(grid) x[idx_k(grid)]; dx = scatter of g W, dgrid = sum_k (g . x_k) dW_k"""
+
+    name, onnx = "grid_sample", "GridSample"
+
+    def forward(self, x, grid, *, mode, padding_mode, align_corners):
+        n, c, dims = x.shape[0], x.shape[1], x.shape[2:]
+        r, out = len(dims), grid.shape[1:-1]
+        q = int(np.prod(out))
+        g = np.ascontiguousarray(grid, dtype=x.dtype).reshape(n, q, r)
+        flat, valid = np.zeros((n, q, 1), np.int64), np.ones((n, q, 1), bool)
+        ws, dws = [], []
+        for d in range(r):  # grid components run innermost axis first
+            i, v, w, dw = _grid_axis(g[..., r - 1 - d], dims[d], mode, padding_mode,
+                                     align_corners)  # fmt: skip
+            flat = (flat[..., :, None] * dims[d] + i[..., None, :]).reshape(n, q, -1)
+            valid = (valid[..., :, None] & v[..., None, :]).reshape(n, q, -1)
+            ws.append(w)
+            dws.append(dw)
+        self.idx = np.where(valid, flat, -1)
+        self.w, self.ws, self.dws = _outer(ws), ws, dws
+        self.shape = (x.shape, grid.shape)
+        xf = np.ascontiguousarray(x).reshape(n, c, -1)
+        return taps_gather(xf, self.idx, self.w).reshape(n, c, *out)
+
+    def backward(self, g):
+        (xs, gs), x = self.shape, self.parents[0].numpy()
+        n, c = xs[:2]
+        g3 = np.ascontiguousarray(g).reshape(n, c, -1)
+        dx = dgrid = None
+        if self.needs[0]:
+            dx = taps_scatter(g3, self.idx, self.w, int(np.prod(xs[2:]))).reshape(xs)
+        if self.needs[1] and self.attrs["mode"] != "nearest":
+            dots = taps_dot(np.ascontiguousarray(x).reshape(n, c, -1), g3, self.idx)
+            r = len(self.ws)
+            dgrid = np.empty((n, dots.shape[1], r), dtype=g.dtype)
+            for d in range(r):
+                parts = [self.dws[e] if e == d else self.ws[e] for e in range(r)]
+                dgrid[..., r - 1 - d] = (dots * _outer(parts)).sum(-1)
+            dgrid = dgrid.reshape(gs)
+        elif self.needs[1]:
+            dgrid = np.zeros(gs, dtype=g.dtype)  # nearest: piecewise constant, as torch
+        return dx, dgrid
 
 
 def sample_grid(x: Tensor, grid: Tensor, mode: str, pad: str, align: bool) -> Tensor:
     """Float x (N, C, *dims) sampled at grid (N, *out, r) with mode linear|cubic|nearest, for
     any r (ONNX allows all; torch's grid_sample checks its own limits before calling this)."""
-    r = x.ndim - 2
-    n, c, dims, out = x.shape[0], x.shape[1], x.shape[2:], grid.shape[1:-1]
-    q = int(np.prod(out))
-    if 0 in x.shape or q == 0:
+    n, c, out = x.shape[0], x.shape[1], grid.shape[1:-1]
+    if 0 in x.shape or 0 in out:
         return const(np.zeros((n, c, *out), x.dtype))
-    g = reshape(grid, (n, q, r))
-    flat, valid, w = np.zeros((n, q, 1), np.int64), np.ones((n, q, 1), bool), None
-    for d in range(r):  # grid components run innermost axis first
-        coord = getitem(g, (slice(None), slice(None), r - 1 - d))
-        i, v, wd = _grid_axis(coord, dims[d], mode, pad, align)
-        flat = (flat[..., :, None] * dims[d] + i[..., None, :]).reshape(n, q, -1)
-        valid = (valid[..., :, None] & v[..., None, :]).reshape(n, q, -1)
-        w = wd if w is None else (w if wd is None else _outer(w, wd, (n, q)))
-    k = flat.shape[-1]
-    weight = const(valid.astype(x.dtype))
-    if w is not None:
-        w = mul(w, const(valid.astype(w.dtype)))
-        weight = w if w.dtype == x.dtype else astype(w, x.dtype)
-    xf = reshape(x, (n, c, -1))
-    index = np.broadcast_to(flat.reshape(n, 1, q * k), (n, c, q * k))
-    vals = reshape(gather(xf, 2, np.ascontiguousarray(index)), (n, c, q, k))
-    y = sum_(mul(vals, reshape(weight, (n, 1, q, k))), axis=3)
-    return reshape(y, (n, c, *out))
+    return GridSample.apply(x, grid, mode=mode, padding_mode=pad, align_corners=bool(align))
 
 
 def grid_sample(
