@@ -21,8 +21,8 @@ __all__ = ["fold", "unfold"]
 
 def _cols_to_blocks(cols: np.ndarray) -> np.ndarray:
     """(K, N, oh, ow) -> (N, K, oh * ow)."""
-    k, n = cols.shape[:2]
-    return np.ascontiguousarray(cols.reshape(k, n, -1).transpose(1, 0, 2))
+    k, n, oh, ow = cols.shape
+    return np.ascontiguousarray(cols.reshape(k, n, oh * ow).transpose(1, 0, 2))
 
 
 def _blocks_to_cols(b: np.ndarray, blocks: tuple[int, int]) -> np.ndarray:

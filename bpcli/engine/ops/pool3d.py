@@ -172,8 +172,10 @@ class MaxUnpool(Op):
                 f"index {bad} is out of range for an output plane of {output_size}", self.name
             )
         out = np.zeros((n, c, plane), dtype=x.dtype)
-        # NOTE: a repeated index keeps the last value, as torch's CPU loop does
-        np.put_along_axis(out, idx, x.reshape(n, c, -1), axis=2)
+        # NOTE: a repeated index keeps the first value, as torch's CPU max_unpool2d does
+        # (numpy's put keeps the last one in memory order, so write a reversed copy)
+        rev = (np.ascontiguousarray(a.reshape(n, c, -1)[..., ::-1]) for a in (idx, x))
+        np.put_along_axis(out, next(rev), next(rev), axis=2)
         self.idx, self.in_shape = idx, x.shape
         return out.reshape(n, c, *output_size)
 

@@ -163,8 +163,8 @@ def interpolate(
     if mode != "nearest" and x.dtype.kind != "f":
         raise BpcliError(f"mode {mode!r} needs a float input, got {x.dtype}", op)
     sizes, scales = _out_sizes(x, nd, size, scale_factor, recompute_scale_factor)
-    if 0 in x.shape:
-        raise BpcliError(f"input of shape {x.shape} is empty", op)
+    if 0 in x.shape[2:]:
+        raise BpcliError(f"input of shape {x.shape} has an empty spatial dim", op)
     y = x
     for d, (n_out, s) in enumerate(zip(sizes, scales, strict=True)):
         axis, n_in = d + 2, x.shape[d + 2]
