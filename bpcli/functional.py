@@ -6,26 +6,26 @@ follow numpy's (``axis=``, ``keepdims=``; PyTorch's ``dim=``/``keepdim=`` are ac
 
 from bpcli.engine.ops.activation import *  # noqa: F403
 from bpcli.engine.ops.conv import *  # noqa: F403
+from bpcli.engine.ops.conv3d import *  # noqa: F403
 from bpcli.engine.ops.elementwise import *  # noqa: F403
+from bpcli.engine.ops.fold import *  # noqa: F403
+from bpcli.engine.ops.grid import *  # noqa: F403
 from bpcli.engine.ops.index import *  # noqa: F403
 from bpcli.engine.ops.linalg import *  # noqa: F403
 from bpcli.engine.ops.loss import *  # noqa: F403
 from bpcli.engine.ops.nn import *  # noqa: F403
 from bpcli.engine.ops.norm import *  # noqa: F403
 from bpcli.engine.ops.pool import *  # noqa: F403
+from bpcli.engine.ops.pool3d import *  # noqa: F403
 from bpcli.engine.ops.quant import *  # noqa: F403
 from bpcli.engine.ops.reduce import *  # noqa: F403
+from bpcli.engine.ops.resample import *  # noqa: F403
 from bpcli.engine.ops.rnn import *  # noqa: F403
 from bpcli.engine.ops.rnn_seq import *  # noqa: F403
 from bpcli.engine.ops.scan import *  # noqa: F403
 from bpcli.engine.ops.scatter import *  # noqa: F403
 from bpcli.engine.ops.shape import *  # noqa: F403
 from bpcli.engine.ops.sort import *  # noqa: F403
-from bpcli.engine.ops.conv3d import *  # noqa: F403
-from bpcli.engine.ops.pool3d import *  # noqa: F403
-from bpcli.engine.ops.fold import *  # noqa: F403
-from bpcli.engine.ops.grid import *  # noqa: F403
-from bpcli.engine.ops.resample import *  # noqa: F403
 
 # isort: off
 # Binds the functions above as Tensor methods; needs them all defined first.

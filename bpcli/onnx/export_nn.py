@@ -9,7 +9,6 @@ import numpy as np
 
 from bpcli.engine.ops.pool import _bins
 from bpcli.onnx import export_rnn, export_shape  # noqa: F401 - they register emitters
-from bpcli.onnx import export_spatial  # noqa: F401 - it registers emitters
 from bpcli.onnx.export_ops import EMITTERS, dtype_of, emitter, unsupported
 
 __all__ = ["EMITTERS"]

@@ -21,6 +21,7 @@ import bpcli
 from bpcli.engine import grad_mode
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
+from bpcli.onnx import export_spatial  # noqa: F401 - it registers emitters
 from bpcli.onnx.context import ExportContext, Inputs, onnx_dtype
 from bpcli.onnx.export_nn import EMITTERS
 from bpcli.onnx.trace import Record, flatten_outputs, recording

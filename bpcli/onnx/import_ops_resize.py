@@ -3,9 +3,9 @@ Col2Im (18); GridSample and AffineGrid are in ``import_ops_grid``.
 
 Resize is separable: each resized axis is a linear map built in numpy from the shapes alone, an
 (out, in) weight matrix applied with matmul (an index vector and index_select for nearest), so
-the gradient w.r.t. X is exact; the matrices and their product are the engine's interpolate's
-(``bpcli/engine/ops/resample.py``), only the ONNX coordinate rules live here. Col2Im is separable the same way, one 0/1 matrix per spatial
-axis.
+the gradient w.r.t. X is exact; the matrices and their product are the engine interpolate's
+(``engine/ops/resample.py``), only the ONNX coordinate rules live here. Col2Im is separable
+the same way, one 0/1 matrix per spatial axis.
 """
 
 from __future__ import annotations

@@ -54,7 +54,8 @@ def test_upsample_alias_and_align_corners_default():
     x = np.random.default_rng(0).standard_normal((1, 2, 3, 4))
     np.testing.assert_allclose(
         F.upsample(bp.tensor(x), scale_factor=2, mode="bilinear").numpy(),
-        TF.interpolate(torch.tensor(x), scale_factor=2, mode="bilinear").numpy(), rtol=1e-12,
+        TF.interpolate(torch.tensor(x), scale_factor=2, mode="bilinear").numpy(),
+        rtol=1e-12,
     )
     np.testing.assert_allclose(
         F.upsample_nearest(bp.tensor(x), size=5).numpy(),
@@ -64,6 +65,7 @@ def test_upsample_alias_and_align_corners_default():
 
 X4 = np.zeros((1, 4, 4, 4), np.float32)
 X5 = np.zeros((1, 4, 4, 4, 4), np.float32)
+W3 = np.zeros((4, 2, 2, 2, 2), np.float32)
 ERRORS = [
     (lambda: F.interpolate(X4, size=3, scale_factor=2), "exactly one of size"),
     (lambda: F.interpolate(X4), "exactly one of size"),
@@ -86,16 +88,17 @@ ERRORS = [
     (lambda: F.conv3d(X4, np.zeros((2, 4, 1, 1, 1), np.float32)), "5 dims"),
     (lambda: F.conv3d(X5, np.zeros((2, 3, 1, 1, 1), np.float32)), "channels"),
     (lambda: F.conv3d(X5, np.zeros((2, 4, 5, 1, 1), np.float32)), "larger than"),
-    (lambda: F.conv_transpose3d(X5, np.zeros((4, 2, 2, 2, 2), np.float32), stride=2,
-                                output_padding=2), "output_padding"),  # fmt: skip
+    (lambda: F.conv_transpose3d(X5, W3, stride=2, output_padding=2), "output_padding"),
     (lambda: F.conv_transpose1d(X4, np.zeros((4, 2, 2), np.float32)), "3 dims"),
     (lambda: F.max_pool3d(X4, 2), "5 dims"),
     (lambda: F.max_pool3d(X5, 2, padding=2), "half the kernel"),
     (lambda: F.avg_pool3d(X5, 2, divisor_override=0), "divisor_override"),
     (lambda: F.max_unpool2d(X4, np.zeros((1, 4, 4, 3), np.int64), 2), "indices"),
     (lambda: F.max_unpool2d(X4, np.full((1, 4, 4, 4), 99), 2), "out of range"),
-    (lambda: F.max_unpool2d(X4, np.zeros((1, 4, 4, 4), np.int64), 2, output_size=(20, 8)),
-     "output_size"),
+    (
+        lambda: F.max_unpool2d(X4, np.zeros((1, 4, 4, 4), np.int64), 2, output_size=(20, 8)),
+        "output_size",
+    ),
     (lambda: F.unfold(X5, 2), "3 or 4 dims"),
     (lambda: F.unfold(X4, 5), "does not fit"),
     (lambda: F.fold(np.zeros((1, 6, 4), np.float32), (3, 3), 2), "divisible"),

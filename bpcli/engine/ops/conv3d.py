@@ -164,4 +164,3 @@ def conv_transpose3d(
     return _conv_transpose(
         ConvTranspose3d, 3, x, weight, bias, stride, padding, output_padding, groups, dilation
     )
-

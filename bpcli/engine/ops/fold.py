@@ -42,7 +42,7 @@ class Unfold(Op):
         return _cols_to_blocks(cols)
 
     def backward(self, g):
-        n, c, h, w = self.in_shape
+        _, c, h, w = self.in_shape
         return col2im(_blocks_to_cols(g, self.attrs["blocks"]), c, h, w, *self.geom)
 
 

@@ -52,6 +52,7 @@ def _tap(i: np.ndarray, size: int, pad: str, lo: float, hi: float):
 
 def _cubic(t, a=-0.75):
     """Keys' cubic weights of the taps -1, 0, 1, 2 at fraction t, and their t-derivatives."""
+
     def near(d):
         return ((a + 2) * d - (a + 3)) * d * d + 1, ((3 * (a + 2)) * d - 2 * (a + 3)) * d
 

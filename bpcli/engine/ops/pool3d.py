@@ -35,6 +35,7 @@ def _max_fwd(x, nd, kernel_size, stride, padding, dilation, output_size):
     x = np.ascontiguousarray(x)
     if nd == 3:
         return maxpool3d_fwd(x, *kernel_size, *stride, *padding[:3], *dilation, *output_size)
+
     def as2(t, fill=1):
         return (fill, *t) if nd == 1 else tuple(t)
 
@@ -146,7 +147,9 @@ def avg_pool3d(
             f"divisor_override must be a positive int, got {divisor_override!r}", AvgPool3d.name
         )
     x = lift(x)
-    ks, st, pd, _, out = _pool_args(AvgPool3d.name, x, 3, kernel_size, stride, padding, 1, ceil_mode)
+    ks, st, pd, _, out = _pool_args(
+        AvgPool3d.name, x, 3, kernel_size, stride, padding, 1, ceil_mode
+    )
     return AvgPool3d.apply(
         x, kernel_size=ks, stride=st, padding=pd, ceil_mode=bool(ceil_mode),
         count_include_pad=bool(count_include_pad), output_size=out,
@@ -192,8 +195,7 @@ def _max_unpool(nd, x, indices, kernel_size, stride, padding, output_size):
         raise BpcliError(f"input of shape {x.shape} must have {nd + 2} dims", opname)
     if ind.shape != x.shape or ind.dtype.kind not in "iu":
         raise BpcliError(
-            f"indices must be integers of the input's shape {x.shape}, got {ind.shape} "
-            f"{ind.dtype}",
+            f"indices must be integers of the input's shape {x.shape}, got {ind.shape} {ind.dtype}",
             opname,
         )
     ks = ntuple(kernel_size, nd, "kernel_size", opname)

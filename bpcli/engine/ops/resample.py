@@ -99,8 +99,7 @@ def _out_sizes(x, nd, size, scale_factor, recompute):
         sizes = (size,) * nd if isinstance(size, int | np.integer) else tuple(size)
         if len(sizes) != nd or not all(isinstance(s, int | np.integer) and s > 0 for s in sizes):
             raise BpcliError(
-                f"size must be a positive int or {nd} of them for a {x.ndim}-D input, "
-                f"got {size!r}",
+                f"size must be a positive int or {nd} of them for a {x.ndim}-D input, got {size!r}",
                 op,
             )
         return tuple(int(s) for s in sizes), (None,) * nd
@@ -228,9 +227,7 @@ def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
     x, op = lift(input), "pixel_unshuffle"
     r = _factor(downscale_factor, op)
     if x.ndim < 3 or x.shape[-1] % r or x.shape[-2] % r:
-        raise BpcliError(
-            f"input of shape {x.shape} needs >= 3 dims and H, W divisible by {r}", op
-        )
+        raise BpcliError(f"input of shape {x.shape} needs >= 3 dims and H, W divisible by {r}", op)
     *lead, c, h, w = x.shape
     k = len(lead)
     y = reshape(x, (*lead, c, h // r, r, w // r, r))
