@@ -77,6 +77,9 @@ for _name in ("flip", "fliplr", "flipud", "roll", "rot90", "unflatten", "narrow"
               "moveaxis", "diag", "diagonal", "diag_embed", "tril", "triu", "meshgrid",
               "broadcast_to", "broadcast_tensors", "clamp", "clip"):  # fmt: skip
     _LAZY[_name] = ("bpcli.functional", _name)
+for _name in ("conv3d", "conv_transpose1d", "conv_transpose3d", "max_pool3d",
+              "max_pool1d_with_indices", "pixel_shuffle", "pixel_unshuffle"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]
 

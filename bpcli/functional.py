@@ -10,6 +10,10 @@ from bpcli.engine.ops.conv import *  # noqa: F403
 from bpcli.engine.ops.einsum import *  # noqa: F403
 from bpcli.engine.ops.elementwise import *  # noqa: F403
 from bpcli.engine.ops.embedding_bag import *  # noqa: F403
+from bpcli.engine.ops.conv3d import *  # noqa: F403
+from bpcli.engine.ops.elementwise import *  # noqa: F403
+from bpcli.engine.ops.fold import *  # noqa: F403
+from bpcli.engine.ops.grid import *  # noqa: F403
 from bpcli.engine.ops.index import *  # noqa: F403
 from bpcli.engine.ops.linalg import *  # noqa: F403
 from bpcli.engine.ops.logic import *  # noqa: F403
@@ -23,9 +27,11 @@ from bpcli.engine.ops.nn import *  # noqa: F403
 from bpcli.engine.ops.norm import *  # noqa: F403
 from bpcli.engine.ops.order import *  # noqa: F403
 from bpcli.engine.ops.pool import *  # noqa: F403
+from bpcli.engine.ops.pool3d import *  # noqa: F403
 from bpcli.engine.ops.quant import *  # noqa: F403
 from bpcli.engine.ops.reduce import *  # noqa: F403
 from bpcli.engine.ops.reduce_more import *  # noqa: F403
+from bpcli.engine.ops.resample import *  # noqa: F403
 from bpcli.engine.ops.rnn import *  # noqa: F403
 from bpcli.engine.ops.rnn_seq import *  # noqa: F403
 from bpcli.engine.ops.scan import *  # noqa: F403

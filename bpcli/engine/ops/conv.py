@@ -57,7 +57,7 @@ def _check_conv(opname, x, w, groups, nd, transposed=False) -> None:
     if x.ndim != nd + 2:
         raise BpcliError(
             f"input of shape {x.shape} must have {nd + 2} dims "
-            f"(N, C, {'H, W' if nd == 2 else 'L'})",
+            f"(N, C, {('L', 'H, W', 'D, H, W')[nd - 1]})",
             opname,
         )
     if w.ndim != nd + 2:
@@ -232,14 +232,14 @@ class ConvTranspose2d(Op):
         cols = cols.reshape(cog * groups * kh * kw, n, h, wd)
         y = col2im(cols, cog * groups, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw)
         self.xg, self.w2, self.shape = xg, w2, (x.shape, w.shape)
+        self.geom = (sh, sw, pt, pl, dh, dw)
         if b is not None:
             y += b.reshape(-1, 1, 1)
         return y
 
     def backward(self, g):
         (xs, ws), groups = self.shape, self.attrs["groups"]
-        a = self.attrs
-        (sh, sw), (dh, dw), (pt, pl, _, _) = a["stride"], a["dilation"], a["padding"]
+        sh, sw, pt, pl, dh, dw = self.geom
         g = np.ascontiguousarray(g)
         gcols = im2col(g, ws[2], ws[3], sh, sw, pt, pl, dh, dw, xs[2], xs[3]).reshape(
             g.shape[1] * ws[2] * ws[3], -1
@@ -259,13 +259,19 @@ def conv_transpose2d(
     x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ) -> Tensor:
     """Transposed 2-D convolution of x (N, C_in, H, W), weight (C_in, C_out/groups, kH, kW)."""
-    opname = ConvTranspose2d.name
+    return _conv_transpose(
+        ConvTranspose2d, 2, x, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def _conv_transpose(cls, nd, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    opname = cls.name
     x, weight = lift(x), lift(weight, x)
-    _check_conv(opname, x, weight, groups, 2, transposed=True)
-    stride = ntuple(stride, 2, "stride", opname)
-    dilation = ntuple(dilation, 2, "dilation", opname)
-    p = ntuple(padding, 2, "padding", opname, low=0)
-    op = ntuple(output_padding, 2, "output_padding", opname, low=0)
+    _check_conv(opname, x, weight, groups, nd, transposed=True)
+    stride = ntuple(stride, nd, "stride", opname)
+    dilation = ntuple(dilation, nd, "dilation", opname)
+    p = ntuple(padding, nd, "padding", opname, low=0)
+    op = ntuple(output_padding, nd, "output_padding", opname, low=0)
     if any(o >= max(s, d) for o, s, d in zip(op, stride, dilation, strict=True)):
         raise BpcliError(
             f"output_padding {op} must be smaller than stride {stride} or dilation {dilation}",
@@ -275,7 +281,7 @@ def conv_transpose2d(
         stride=stride, padding=p + p, output_padding=op, groups=int(groups), dilation=dilation
     )
     if bias is None:
-        return ConvTranspose2d.apply(x, weight, **attrs)
+        return cls.apply(x, weight, **attrs)
     bias = lift(bias, weight)
     _check_bias(opname, bias, weight.shape[1] * groups)
-    return ConvTranspose2d.apply(x, weight, bias, **attrs)
+    return cls.apply(x, weight, bias, **attrs)

@@ -37,7 +37,7 @@ def pool_out_size(n_in: int, k: int, s: int, p: int, d: int, ceil_mode: bool) ->
 
 def _pool_args(opname, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != nd + 2:
-        dims = "N, C, H, W" if nd == 2 else "N, C, L"
+        dims = ("N, C, L", "N, C, H, W", "N, C, D, H, W")[nd - 1]
         raise BpcliError(f"input of shape {x.shape} must have {nd + 2} dims ({dims})", opname)
     ks = ntuple(kernel_size, nd, "kernel_size", opname)
     st = (
@@ -117,13 +117,25 @@ def _max_pool(cls, x, kernel_size, stride, padding, dilation, ceil_mode):
     )
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> Tensor:
+def max_pool2d(
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     """2-D max pooling of x (N, C, H, W); padding counts as -inf, as torch's."""
+    if return_indices:  # (values, indices), indices flat per (N, C) plane as torch's
+        from bpcli.engine.ops.pool3d import max_pool2d_with_indices
+
+        return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_pool(MaxPool2d, x, kernel_size, stride, padding, dilation, ceil_mode)
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> Tensor:
+def max_pool1d(
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     """1-D max pooling of x (N, C, L); padding counts as -inf, as torch's."""
+    if return_indices:  # (values, indices), indices flat per (N, C) plane as torch's
+        from bpcli.engine.ops.pool3d import max_pool1d_with_indices
+
+        return max_pool1d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_pool(MaxPool1d, x, kernel_size, stride, padding, dilation, ceil_mode)
 
 

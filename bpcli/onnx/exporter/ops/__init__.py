@@ -12,4 +12,5 @@ from bpcli.onnx.exporter.ops import (  # noqa: F401  (importing fills EMITTERS)
     select,
     rnn,
     shape,
+    spatial,
 )

@@ -3,8 +3,9 @@ Col2Im (18); GridSample and AffineGrid are in ``grid``.
 
 Resize is separable: each resized axis is a linear map built in numpy from the shapes alone, an
 (out, in) weight matrix applied with matmul (an index vector and index_select for nearest), so
-the gradient w.r.t. X is exact. Col2Im is separable the same way, one 0/1 matrix per spatial
-axis.
+the gradient w.r.t. X is exact; the matrices and their product are the engine interpolate's
+(``engine/ops/resample.py``), only the ONNX coordinate rules live here. Col2Im is separable
+the same way, one 0/1 matrix per spatial axis.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bpcli import functional as F
-from bpcli.onnx.importer.ops.elementwise import grad
+from bpcli.engine.ops.resample import matmul_along, resample_matrix
 from bpcli.onnx.importer.table import NodeView, arr, ints, norm_axis, register, wrap
+from bpcli.onnx.importer.ops.elementwise import grad
 
 # -- Resize and Upsample ---------------------------------------------------------------------
 
@@ -74,52 +76,6 @@ def _source(p: _Resample, ax: _Axis) -> np.ndarray:
     return lo * (n - 1) + y * (hi - lo) * (n - 1) / (ax.width - 1)
 
 
-def _kernel(p: _Resample):
-    if p.mode == "linear":
-        return (lambda d: np.maximum(0.0, 1.0 - np.abs(d))), 1
-    a = p.a
-
-    def keys(d):  # Keys' cubic convolution kernel
-        d = np.abs(d)
-        near = ((a + 2) * d - (a + 3)) * d * d + 1
-        far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
-        return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
-
-    return keys, 2
-
-
-def _weights(p: _Resample, ax: _Axis, x: np.ndarray) -> np.ndarray:
-    """The (out, in) matrix of a linear or cubic resample; taps past the edges repeat it."""
-    kern, support = _kernel(p)
-    # antialias stretches the kernel by 1 / scale when shrinking, so more inputs contribute
-    s = min(ax.scale, 1.0) if p.antialias else 1.0
-    reach = int(np.ceil(support / s))
-    j = np.floor(x)[:, None] + np.arange(-reach, reach + 1)
-    w = kern((j - x[:, None]) * s)
-    if p.antialias:
-        w = w / w.sum(axis=1, keepdims=True)
-    if p.exclude:
-        w = np.where((j < 0) | (j >= ax.n_in), 0.0, w)
-        total = w.sum(axis=1, keepdims=True)
-        w = w / np.where(total == 0, 1.0, total)
-    m = np.zeros((len(x), ax.n_in))
-    rows = np.repeat(np.arange(len(x)), j.shape[1])
-    np.add.at(m, (rows, np.clip(j, 0, ax.n_in - 1).astype(np.int64).ravel()), w.ravel())
-    return m
-
-
-def _matmul_along(y, axis: int, m: np.ndarray):
-    """``m @ y`` along one axis of y."""
-    shape = y.shape
-    n_out, n_in = m.shape
-    new = (*shape[:axis], n_out, *shape[axis + 1 :])
-    if axis == y.ndim - 1:
-        return F.matmul(y, wrap(np.ascontiguousarray(m.T).astype(y.dtype)))
-    pre, post = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1 :]))
-    out = F.matmul(wrap(m.astype(y.dtype)), F.reshape(y, (pre, n_in, post)))
-    return F.reshape(out, new)
-
-
 def _resize_axis(y, p: _Resample, ax: _Axis):
     x = _source(p, ax)
     if p.mode == "nearest":
@@ -128,9 +84,9 @@ def _resize_axis(y, p: _Resample, ax: _Axis):
         if ax.n_out != ax.n_in or not np.array_equal(idx, np.arange(ax.n_in)):
             y = F.index_select(y, ax.axis, idx)
     else:
-        m = _weights(p, ax, x)
+        m = resample_matrix(x, ax.n_in, p.mode, p.a, ax.scale, p.antialias, p.exclude)
         if m.shape[0] != m.shape[1] or not np.array_equal(m, np.eye(ax.n_in)):
-            y = _matmul_along(y, ax.axis, m)
+            y = matmul_along(y, ax.axis, m)
     if p.coord == "tf_crop_and_resize":
         outside = (x < 0) | (x > ax.n_in - 1)
         if outside.any():
