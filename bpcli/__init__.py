@@ -28,6 +28,8 @@ _LAZY = {
     "optim": ("bpcli.optim", None),
     "data": ("bpcli.data", None),
     "onnx": ("bpcli.onnx", None),
+    "save": ("bpcli.serialization", "save"),
+    "load": ("bpcli.serialization", "load"),
 }
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip

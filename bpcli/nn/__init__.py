@@ -47,6 +47,10 @@ from bpcli.nn.losses import (
     SmoothL1Loss,
 )  # fmt: skip
 from bpcli.nn.module import Module, Parameter
+from bpcli.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList
+from bpcli.nn.hooks import RemovableHandle
+from bpcli.nn.layers.bilinear import Bilinear
+from bpcli.nn.layers.shaping import PixelShuffle, PixelUnshuffle, Unflatten, Upsample
 
 
 def _lookup(kind: str, name: str):
@@ -121,4 +125,14 @@ __all__ = [
     "get_layer",
     "get_loss",
     "init",
+    "Bilinear",
+    "ModuleDict",
+    "ModuleList",
+    "ParameterDict",
+    "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "RemovableHandle",
+    "Unflatten",
+    "Upsample",
 ]  # fmt: skip

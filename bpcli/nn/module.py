@@ -105,6 +105,9 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (``None`` keeps the name, as an absent bias)."""
+        _state.check_name(self, name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise BpcliError(f"{type(param).__name__} is not a Parameter (or None)", name)
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 

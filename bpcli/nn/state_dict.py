@@ -20,15 +20,14 @@ class IncompatibleKeys(NamedTuple):
 
 
 def check_name(module, name, kind: str, store: dict) -> None:
-    # torch's rules: the name must be a non-empty string without dots, and not an attribute
-    # that is something else already (``self.forward`` must stay a method)
+    """torch's rules: a non-empty string without dots that is not a method or property of
+    the class (a ModuleDict key ``"keys"`` must not hide ``.keys()``)."""
     where = f"register_{kind}"
     if not isinstance(name, str):
         raise BpcliError(f"{kind} name must be a string, got {type(name).__name__}", where)
     if not name or "." in name:
         raise BpcliError(f'{kind} name can\'t be empty or contain ".", got {name!r}', where)
-    if name not in store and (hasattr(type(module), name) or (
-            name in module.__dict__ and not name.startswith("_"))):  # fmt: skip
+    if name not in store and hasattr(type(module), name):
         raise BpcliError(f"attribute {name!r} already exists", where)
 
 

@@ -3,6 +3,7 @@
 from bpcli.nn.layers import (
     activation,
     attention,
+    bilinear,
     container,
     conv,
     dropout,
@@ -12,11 +13,13 @@ from bpcli.nn.layers import (
     norm,
     pool,
     recurrent,
+    shaping,
     transformer,
 )
 
 FAMILIES = (linear, activation, container, conv, pool, norm, dropout, embedding, recurrent,
             attention, transformer, lm)  # fmt: skip
+FAMILIES += (bilinear, shaping)
 
 
 def all_layers() -> dict:
