@@ -202,8 +202,9 @@ class _BackwardState:
             outs[i] = t
         return outs[0] if single else tuple(outs)
 
-    def got_output_grads(self, grads: tuple) -> None:
-        self.grad_outputs = _pack(self.output_index, [const(g) for g in grads], self.n_outputs)
+    def got_output_grads(self, grads: tuple, reached: list) -> None:
+        gs = [const(g) if r is not None else None for g, r in zip(grads, reached)]
+        self.grad_outputs = _pack(self.output_index, gs, self.n_outputs)
         if self.input_index is None:
             grad_inputs = (None,) * self.n_inputs
             for hook in self.hooks:
@@ -216,10 +217,11 @@ class _BackwardState:
                     )
             self.grad_outputs = None
 
-    def got_input_grads(self, grads: tuple, needs: tuple) -> tuple:
+    def got_input_grads(self, grads: tuple, reached: list) -> tuple:
         if self.grad_outputs is None:
             return grads
-        res = _pack(self.input_index, [const(g) for g in grads], self.n_inputs)
+        gs = [const(g) if r is not None else None for g, r in zip(grads, reached)]
+        res = _pack(self.input_index, gs, self.n_inputs)
         for hook in self.hooks:
             r = hook(self.module, res, self.grad_outputs)
             if r is None:
@@ -256,7 +258,9 @@ class _HookIn(Op):
         return xs
 
     def backward(self, *grads):
-        return self.attrs["state"].got_input_grads(grads, self.needs)
+        # NOTE: out_grads still holds None where no gradient arrived (the engine passes
+        # zeros there); torch hands the hook None for those, so do we
+        return self.attrs["state"].got_input_grads(grads, self.out_grads)
 
 
 class _HookOut(Op):
@@ -269,5 +273,5 @@ class _HookOut(Op):
         return xs
 
     def backward(self, *grads):
-        self.attrs["state"].got_output_grads(grads)
+        self.attrs["state"].got_output_grads(grads, self.out_grads)
         return grads

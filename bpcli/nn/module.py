@@ -88,14 +88,23 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call Module.__init__() in {type(self).__name__}.__init__ first")
         was_param, was_buffer = name in self._parameters, name in self._buffers
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
         if isinstance(value, Parameter) or (value is None and was_param):
-            self._parameters[name] = value
+            target = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            target = self._modules
         elif was_buffer and (value is None or isinstance(value, Tensor)):
-            self._buffers[name] = value
+            target = self._buffers
+        else:
+            target = None
+        # NOTE: replacing a set entry keeps its place, as in torch (ml[0] = ... stays first);
+        # filling a None placeholder moves it last, which the built-in layers' orders rely on
+        # (Linear's bias is registered as None before its weight is made).
+        keep = target is not None and target.get(name) is not None
+        for store in (self._parameters, self._buffers, self._modules):
+            if not (keep and store is target):
+                store.pop(name, None)
+        if target is not None:
+            target[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
