@@ -224,8 +224,10 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()  # a module held under two names is one child, as in torch
         for k, m in self._modules.items():
-            if m is not None:
+            if m is not None and m not in seen:
+                seen.add(m)
                 yield k, m
 
     def children(self) -> Iterator[Module]:
@@ -362,8 +364,8 @@ class Module:
         return out
 
     def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        # torch keeps a shared tensor under each of its names in state_dict (no dedup)
-        for mname, mod in self.named_modules(prefix=prefix):
+        # torch keeps a shared module or tensor under each of its names in state_dict
+        for mname, mod in self.named_modules(prefix=prefix, remove_duplicate=False):
             skip = mod.__dict__.get("_non_persistent", ())
             for k, p in mod._parameters.items():
                 if p is not None:
