@@ -125,12 +125,17 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
         meta[k] = json.dumps(v)
     if values:
         meta[_VALUES] = json.dumps(list(values))
+    parent = os.path.dirname(os.path.abspath(where))
+    if not os.path.isdir(parent):
+        raise BpcliError(f"cannot write: no directory {parent}", where)
     tmp = f"{where}.tmp{os.getpid()}"
     try:
         st.numpy.save_file(arrays, tmp, metadata=meta)
         os.replace(tmp, where)
     except OSError as e:
         raise BpcliError(f"cannot write: {e.strerror or e}", where) from None
+    except Exception as e:  # noqa: BLE001 - safetensors' error types are not public API
+        raise BpcliError(f"cannot write: {_first_line(e)}", where) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
