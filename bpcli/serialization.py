@@ -134,7 +134,7 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
         os.replace(tmp, where)
     except OSError as e:
         raise BpcliError(f"cannot write: {e.strerror or e}", where) from None
-    except Exception as e:  # noqa: BLE001 - safetensors' error types are not public API
+    except Exception as e:
         raise BpcliError(f"cannot write: {_first_line(e)}", where) from None
     finally:
         if os.path.exists(tmp):
@@ -155,15 +155,15 @@ def load(path: str | os.PathLike) -> Tensor | dict[str, Any]:
         f = st.safe_open(where, framework="numpy")
     except OSError as e:
         raise BpcliError(f"cannot read: {e.strerror or e}", where) from None
-    except Exception as e:  # noqa: BLE001 - safetensors' error types are not public API
+    except Exception as e:
         raise BpcliError(f"not a safetensors file ({_first_line(e)})", where) from None
     out: dict[str, Any] = {}
     with f:
         meta = f.metadata() or {}
-        for k in f.keys():  # noqa: SIM118 - safe_open is no Mapping
+        for k in f.keys():
             try:
                 arr = f.get_tensor(k)
-            except Exception as e:  # noqa: BLE001 - e.g. bfloat16, which numpy has not
+            except Exception as e:
                 raise BpcliError(f"{k}: cannot read ({_first_line(e)})", where) from None
             # own, writable memory: optimizers and copy_ change tensors in place
             out[k] = const(arr if arr.flags.writeable else arr.copy())

@@ -83,7 +83,7 @@ def test_mistakes_are_one_line_errors_naming_the_path(tmp_path):
     bad.write_bytes(b"not a safetensors file at all")
     with pytest.raises(BpcliError, match=r"bad.safetensors: not a safetensors file"):
         bp.load(bad)
-    with pytest.raises(BpcliError, match="missing.st: no such file"):
+    with pytest.raises(BpcliError, match=r"missing\.st: no such file"):
         bp.load(tmp_path / "missing.st")
     with pytest.raises(BpcliError, match="cannot save a object"):
         bp.save({"x": object()}, tmp_path / "x.st")

@@ -5,6 +5,8 @@ installed plugin is found by name exactly like a built-in one.
 """
 
 from bpcli.nn import init
+from bpcli.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList
+from bpcli.nn.hooks import RemovableHandle
 from bpcli.nn.layers.activation import (
     ELU,
     GELU,
@@ -20,6 +22,7 @@ from bpcli.nn.layers.activation import (
     Tanh,
 )  # fmt: skip
 from bpcli.nn.layers.attention import MultiheadAttention
+from bpcli.nn.layers.bilinear import Bilinear
 from bpcli.nn.layers.container import Residual, Sequential
 from bpcli.nn.layers.conv import Conv1d, Conv2d, ConvTranspose2d
 from bpcli.nn.layers.dropout import Dropout
@@ -35,6 +38,7 @@ from bpcli.nn.layers.pool import (
     MaxPool2d,
 )  # fmt: skip
 from bpcli.nn.layers.recurrent import GRU, LSTM, RNN
+from bpcli.nn.layers.shaping import PixelShuffle, PixelUnshuffle, Unflatten, Upsample
 from bpcli.nn.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 from bpcli.nn.losses import (
     BCEWithLogitsLoss,
@@ -47,10 +51,6 @@ from bpcli.nn.losses import (
     SmoothL1Loss,
 )  # fmt: skip
 from bpcli.nn.module import Module, Parameter
-from bpcli.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList
-from bpcli.nn.hooks import RemovableHandle
-from bpcli.nn.layers.bilinear import Bilinear
-from bpcli.nn.layers.shaping import PixelShuffle, PixelUnshuffle, Unflatten, Upsample
 
 
 def _lookup(kind: str, name: str):
@@ -85,6 +85,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Bilinear",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
@@ -107,10 +108,17 @@ __all__ = [
     "MaxPool1d",
     "MaxPool2d",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "MultiheadAttention",
     "NLLLoss",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "ReLU",
+    "RemovableHandle",
     "Residual",
     "Sequential",
     "SiLU",
@@ -121,18 +129,10 @@ __all__ = [
     "Tanh",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "Unflatten",
+    "Upsample",
     "get_initializer",
     "get_layer",
     "get_loss",
     "init",
-    "Bilinear",
-    "ModuleDict",
-    "ModuleList",
-    "ParameterDict",
-    "ParameterList",
-    "PixelShuffle",
-    "PixelUnshuffle",
-    "RemovableHandle",
-    "Unflatten",
-    "Upsample",
 ]  # fmt: skip

@@ -139,7 +139,7 @@ class ModuleDict(_Container):
         self.add_module(key, module)
 
     def __delitem__(self, key: str) -> None:
-        self[key]  # noqa: B018 - the KeyError for a missing key
+        self[key]
         delattr(self, key)
 
     def __len__(self) -> int:
@@ -258,7 +258,7 @@ class ParameterDict(_Container):
         self.register_parameter(key, _as_parameter(value, "ParameterDict"))
 
     def __delitem__(self, key: str) -> None:
-        self[key]  # noqa: B018 - the KeyError for a missing key
+        self[key]
         delattr(self, key)
 
     def __len__(self) -> int:

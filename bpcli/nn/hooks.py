@@ -154,7 +154,7 @@ def _run_always_hooks(module, h: ModuleHooks, args, kwargs, out) -> None:
             continue
         try:
             hook(module, args, kwargs, out) if key in h.kwargs else hook(module, args, out)
-        except Exception as e:  # noqa: BLE001 - the forward's error is the one to raise
+        except Exception as e:
             warnings.warn(f"forward hook with always_call=True raised {e!r}", stacklevel=3)
 
 

@@ -32,9 +32,9 @@ def build(nn, param):
                 x = layer(x)
                 if i < len(self.scales):
                     x = x * self.scales[i]
-            return self.heads["cls"](self.heads["skip"](x)) * self.gains["cls"], self.heads[
-                "reg"
-            ](x)
+            return self.heads["cls"](self.heads["skip"](x)) * self.gains["cls"], self.heads["reg"](
+                x
+            )
 
     return Net()
 
@@ -161,3 +161,30 @@ def test_mistakes_are_one_line_errors():
         ml(bp.zeros(1))
     with pytest.raises(BpcliError, match="not a Parameter or a tensor"):
         bp.nn.ParameterList(["w"])
+
+
+@pytest.mark.ort
+def test_a_container_model_with_hooks_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+
+    class Tower(bp.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = bp.nn.ModuleList([bp.nn.Linear(3, 3), bp.nn.Linear(3, 2)])
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = bp.functional.tanh(b(x))
+            return x
+
+    m = Tower()
+    seen = []
+    m.blocks[0].register_forward_hook(lambda mod, a, out: seen.append(out.shape))
+    m.blocks[1].register_full_backward_hook(lambda mod, gi, go: None)
+    x = np.random.default_rng(2).standard_normal((4, 3)).astype(np.float32)
+    res = bp.onnx.export(m, x, tmp_path / "t.onnx")
+    assert {"blocks.0.weight", "blocks.1.bias"} <= set(res.initializers)
+    (got,) = ort.InferenceSession(str(tmp_path / "t.onnx")).run(None, {"input": x})
+    np.testing.assert_allclose(got, m(bp.tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
+    assert seen and seen[0] == (4, 3)

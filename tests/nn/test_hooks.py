@@ -10,6 +10,10 @@ from bpcli.errors import BpcliError
 torch = pytest.importorskip("torch")
 
 
+def shapes(*grads):
+    return [[None if g is None else tuple(g.shape) for g in gs] for gs in grads]
+
+
 def record_calls(nn, lib):
     """Hooks of every kind on a two-layer model; returns the log of (event, module, detail)."""
     log = []
@@ -21,10 +25,7 @@ def record_calls(nn, lib):
             lambda mod, args, out, t=tag: log.append(("fwd", t, tuple(out.shape)))
         )
         m.register_full_backward_hook(
-            lambda mod, gi, go, t=tag: log.append(
-                ("bwd", t, [None if g is None else tuple(g.shape) for g in gi],
-                 [tuple(g.shape) for g in go])  # fmt: skip
-            )
+            lambda mod, gi, go, t=tag: log.append(("bwd", t, *shapes(gi, go)))
         )
     m = model[0]
     m.register_forward_pre_hook(lambda mod, args: log.append(("pre-first", "0", 0)), prepend=True)
