@@ -38,6 +38,8 @@ _LAZY = {
     "data": ("bpcli.data", None),
     "onnx": ("bpcli.onnx", None),
     "linalg": ("bpcli.linalg", None),
+    "save": ("bpcli.serialization", "save"),
+    "load": ("bpcli.serialization", "load"),
 }
 for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip

@@ -5,6 +5,8 @@ installed plugin is found by name exactly like a built-in one.
 """
 
 from bpcli.nn import init
+from bpcli.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList
+from bpcli.nn.hooks import RemovableHandle
 from bpcli.nn.layers.activation import (
     ELU,
     GELU,
@@ -32,6 +34,7 @@ from bpcli.nn.layers.activation_more import (
     Softsign,
 )  # fmt: skip
 from bpcli.nn.layers.attention import MultiheadAttention
+from bpcli.nn.layers.bilinear import Bilinear
 from bpcli.nn.layers.container import Residual, Sequential
 from bpcli.nn.layers.conv import Conv1d, Conv2d, ConvTranspose2d
 from bpcli.nn.layers.dropout import Dropout
@@ -47,6 +50,7 @@ from bpcli.nn.layers.pool import (
     MaxPool2d,
 )  # fmt: skip
 from bpcli.nn.layers.recurrent import GRU, LSTM, RNN
+from bpcli.nn.layers.shaping import PixelShuffle, PixelUnshuffle, Unflatten, Upsample
 from bpcli.nn.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 from bpcli.nn.losses import (
     BCEWithLogitsLoss,
@@ -105,6 +109,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Bilinear",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
@@ -127,10 +132,17 @@ __all__ = [
     "MaxPool1d",
     "MaxPool2d",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "MultiheadAttention",
     "NLLLoss",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "ReLU",
+    "RemovableHandle",
     "Residual",
     "Sequential",
     "SiLU",
@@ -141,6 +153,8 @@ __all__ = [
     "Tanh",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "Unflatten",
+    "Upsample",
     "get_initializer",
     "get_layer",
     "get_loss",

@@ -11,13 +11,16 @@ import fnmatch
 import functools
 import inspect
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
+from bpcli.nn import hooks as _hooks
+from bpcli.nn import state_dict as _state
+from bpcli.nn.hooks import RemovableHandle
 
 # Callables f(module, entering: bool) told when a module's forward starts and ends (the ONNX
 # exporter uses it to name the layer an op ran in); empty in normal runs.
@@ -29,7 +32,9 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad: bool = True, dtype=None):
+    def __init__(self, data=None, requires_grad: bool = True, dtype=None):
+        if data is None:  # torch: Parameter() is an empty float tensor
+            data = np.empty(0, np.float32)
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
     def __repr__(self) -> str:
@@ -46,7 +51,8 @@ def _record_config(init):
                 bound = inspect.signature(init).bind(self, *args, **kwargs)
                 bound.apply_defaults()
                 config = dict(bound.arguments)
-                config.pop("self")
+                # the instance, whatever the subclass calls its first argument
+                config.pop(next(iter(inspect.signature(init).parameters)))
                 var_kw = [n for n, p in inspect.signature(init).parameters.items()
                           if p.kind is p.VAR_KEYWORD]  # fmt: skip
                 for n in var_kw:
@@ -82,14 +88,23 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call Module.__init__() in {type(self).__name__}.__init__ first")
         was_param, was_buffer = name in self._parameters, name in self._buffers
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
         if isinstance(value, Parameter) or (value is None and was_param):
-            self._parameters[name] = value
+            target = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            target = self._modules
         elif was_buffer and (value is None or isinstance(value, Tensor)):
-            self._buffers[name] = value
+            target = self._buffers
+        else:
+            target = None
+        # NOTE: replacing a set entry keeps its place, as in torch (ml[0] = ... stays first);
+        # filling a None placeholder moves it last, which the built-in layers' orders rely on
+        # (Linear's bias is registered as None before its weight is made).
+        keep = target is not None and target.get(name) is not None
+        for store in (self._parameters, self._buffers, self._modules):
+            if not (keep and store is target):
+                store.pop(name, None)
+        if target is not None:
+            target[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -99,71 +114,105 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (``None`` keeps the name, as an absent bias)."""
+        _state.check_name(self, name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise BpcliError(f"{type(param).__name__} is not a Parameter (or None)", name)
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
-    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
-        """Add state that is saved but not trained (BatchNorm's running statistics)."""
-        t = value if isinstance(value, Tensor) or value is None else Tensor(np.asarray(value))
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Add state that is not trained (BatchNorm's running statistics). Persistent buffers
+        are in ``state_dict``; ``persistent=False`` ones are not (but are cast by ``to``)."""
+        _state.check_name(self, name, "buffer", self._buffers)
+        t = tensor if isinstance(tensor, Tensor) or tensor is None else Tensor(np.asarray(tensor))
         object.__setattr__(self, name, t)
         self._buffers[name] = t
-        if not persistent:
-            self.__dict__.setdefault("_non_persistent", set()).add(name)
+        skip = self.__dict__.setdefault("_non_persistent", set())
+        if persistent:
+            skip.discard(name)
+        else:
+            skip.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise BpcliError(f"{type(module).__name__} is not a Module", f"add_module {name!r}")
+        _state.check_name(self, name, "module", self._modules)
         setattr(self, name, module)
         if module is None:
             self._modules[name] = None
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at a dotted path (``"layers.0"``); ``""`` is this module."""
+        mod = self
+        for part in target.split(".") if target else ():
+            child = mod._modules.get(part)
+            if child is None:
+                raise BpcliError(f"{type(mod).__name__} has no submodule {part!r}", target)
+            mod = child
+        return mod
 
     # -- calling --------------------------------------------------------------------------
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
-    # Class default: no instance pays for forward hooks until one is registered on it.
-    _forward_hooks: dict | None = None
+    # Class default: no instance pays for hooks until one is registered on it (nn/hooks.py).
+    _hooks: _hooks.ModuleHooks | None = None
 
     def __call__(self, *args, **kwargs):
-        if not call_observers and self._forward_hooks is None:
+        if not call_observers and self._hooks is None:
             return self.forward(*args, **kwargs)
-        for fn in call_observers:
-            fn(self, True)
-        try:
-            out = self.forward(*args, **kwargs)
-        finally:
-            for fn in call_observers:
-                fn(self, False)
-        for hook in list((self._forward_hooks or {}).values()):
-            replaced = hook(self, args, out)
-            if replaced is not None:
-                out = replaced
-        return out
+        return _hooks.call_with_hooks(self, args, kwargs, call_observers)
 
-    def register_forward_hook(self, hook) -> Callable[[], None]:
-        """Call ``hook(module, args, output)`` after each forward of this module; a returned
-        value replaces the output (as PyTorch). Returns a function that removes the hook."""
-        if self._forward_hooks is None:
-            object.__setattr__(self, "_forward_hooks", {})
-        key = object()
-        self._forward_hooks[key] = hook
+    def register_forward_pre_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; a returned value (a tuple, or one
+        value that is wrapped in one) replaces ``args``. ``with_kwargs=True``: ``hook(module,
+        args, kwargs)`` returning None or ``(args, kwargs)``. As torch; returns a handle."""
+        h = _hooks.hooks_of(self)
+        handle = h.add(h.pre, hook, prepend)
+        if with_kwargs:
+            h.kwargs.add(handle.id)
+        return handle
 
-        def remove() -> None:
-            hooks = self.__dict__.get("_forward_hooks")
-            if hooks is not None:
-                hooks.pop(key, None)
-                if not hooks:
-                    object.__setattr__(self, "_forward_hooks", None)
+    def register_forward_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each forward; a returned value replaces
+        the output. ``with_kwargs=True``: ``hook(module, args, kwargs, output)``;
+        ``always_call=True`` also runs it when forward raised. As torch; returns a handle
+        (``handle.remove()``; calling the handle removes it too)."""
+        h = _hooks.hooks_of(self)
+        handle = h.add(h.forward, hook, prepend)
+        if with_kwargs:
+            h.kwargs.add(handle.id)
+        if always_call:
+            h.always.add(handle.id)
+        return handle
 
-        return remove
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to
+        this call's tensor inputs are computed (tuples of Tensors, None where an input is no
+        tensor or needs no gradient); a returned tuple replaces ``grad_input``. As torch."""
+        h = _hooks.hooks_of(self)
+        return h.add(h.backward, hook, prepend)
 
     # -- traversal ------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    def named_modules(
+        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """Every module below and including this one, depth first in registration order, each
+        once unless ``remove_duplicate=False`` (torch's order and names)."""
+        seen = memo if memo is not None else set()
         stack = [(prefix, self)]
-        seen = set()
         while stack:
             name, mod = stack.pop()
-            if id(mod) in seen:
-                continue
-            seen.add(id(mod))
+            if remove_duplicate:
+                if mod in seen:
+                    continue
+                seen.add(mod)
             yield name, mod
             children = [
                 (f"{name}.{k}" if name else k, m) for k, m in mod._modules.items() if m is not None
@@ -175,8 +224,10 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()  # a module held under two names is one child, as in torch
         for k, m in self._modules.items():
-            if m is not None:
+            if m is not None and m not in seen:
+                seen.add(m)
                 yield k, m
 
     def children(self) -> Iterator[Module]:
@@ -184,27 +235,33 @@ class Module:
             yield m
 
     def named_parameters(
-        self, prefix: str = "", recurse: bool = True
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Parameter]]:
-        seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
-        for mname, mod in mods:
-            for k, p in mod._parameters.items():
-                if p is None or id(p) in seen:
-                    continue
-                seen.add(id(p))
-                yield (f"{mname}.{k}" if mname else k), p
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """Buffers by name, persistent or not (torch lists both; state_dict only the first)."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def _named_members(self, store: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        # a tensor shared by two modules (tied weights) is listed once, under its first name
+        seen = set()
+        if recurse:
+            mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+        else:
+            mods = [(prefix, self)]
         for mname, mod in mods:
-            for k, b in mod._buffers.items():
-                if b is not None:
-                    yield (f"{mname}.{k}" if mname else k), b
+            for k, t in getattr(mod, store).items():
+                if t is None or (remove_duplicate and id(t) in seen):
+                    continue
+                seen.add(id(t))
+                yield (f"{mname}.{k}" if mname else k), t
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
@@ -219,9 +276,17 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def requires_grad_(self, flag: bool = True) -> Module:
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
-            p.requires_grad = flag
+            p.requires_grad = requires_grad
+        return self
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every submodule, children before their parent (torch's order, so an
+        init function sees the leaves first); returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
         return self
 
     def freeze(self, *patterns: str) -> list[str]:
@@ -235,14 +300,40 @@ class Module:
             raise BpcliError(f"no parameter matches {', '.join(patterns)}", "freeze")
         return frozen
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's ``.grad`` (or fill it with zeros: ``set_to_none=False``)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
 
-    def to(self, dtype) -> Module:
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
         """Cast the float parameters and buffers in place (integer buffers stay), and each
-        module's ``dtype``, e.g. ``model.to(np.float64)`` for finite-difference checks."""
-        dt = np.dtype(dtype)
+        module's ``dtype``, e.g. ``model.to(np.float64)`` for finite-difference checks.
+
+        As torch's: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``
+        (its dtype); the only device is the CPU."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif _state.as_dtype(a) is None and (isinstance(a, str) or _state.is_device(a)):
+                device = a
+            else:
+                dtype = a
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise BpcliError(f"bpcli runs on the CPU only, got device {device!r}", "Module.to")
+        if dtype is None:
+            return self
+        dt = _state.as_dtype(dtype)
+        if dt is None:
+            raise BpcliError(f"not a dtype: {dtype!r}", "Module.to")
         if dt.kind != "f":
             raise BpcliError(f"can only cast to a float dtype, got {dt}", "Module.to")
         for m in self.modules():
@@ -260,49 +351,35 @@ class Module:
         return self
 
     # -- state ------------------------------------------------------------------------------
-    def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Parameters and persistent buffers by name, as numpy arrays (not copies)."""
-        out: OrderedDict[str, np.ndarray] = OrderedDict()
-        for mname, mod in self.named_modules():
-            skip = mod.__dict__.get("_non_persistent", set())
-            for k, p in mod._parameters.items():
-                if p is not None:
-                    out[f"{mname}.{k}" if mname else k] = p.data
-            for k, b in mod._buffers.items():
-                if b is not None and k not in skip:
-                    out[f"{mname}.{k}" if mname else k] = b.data
+    def state_dict(
+        self, *, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict[str, Any]:
+        """Parameters and persistent buffers by torch's names, as numpy arrays (not copies);
+        ``keep_vars=True`` gives the Parameter/Tensor objects instead. NOTE: torch gives
+        tensors; arrays are what checkpoints, the exporter and ``bp.save`` take, and
+        ``torch.tensor(v)`` / ``load_state_dict`` accept them."""
+        out = OrderedDict() if destination is None else destination
+        for name, t in self._state_items(prefix):
+            out[name] = t if keep_vars else t.data
         return out
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays in by name. Strict: missing, unexpected or mis-shaped keys are an error
-        listing all of them; nothing is changed unless everything fits."""
-        own = {}
-        for mname, mod in self.named_modules():
-            for store in (mod._parameters, mod._buffers):
-                for k, t in store.items():
-                    if t is not None:
-                        own[f"{mname}.{k}" if mname else k] = t
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        bad_shape = [
-            f"{k} {tuple(np.shape(state[k]))} vs {own[k].shape}"
-            for k in own
-            if k in state and tuple(np.shape(state[k])) != own[k].shape
-        ]
-        problems = []
-        if missing and strict:
-            problems.append("missing " + ", ".join(missing))
-        if unexpected and strict:
-            problems.append("unexpected " + ", ".join(unexpected))
-        if bad_shape:
-            problems.append("shape mismatch " + ", ".join(bad_shape))
-        if problems:
-            raise BpcliError("; ".join(problems), "load_state_dict")
-        for k, t in own.items():
-            if k in state:
-                t.data[...] = np.asarray(state[k], dtype=t.dtype)
-                t._version += 1
-        return missing, unexpected
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        # torch keeps a shared module or tensor under each of its names in state_dict
+        for mname, mod in self.named_modules(prefix=prefix, remove_duplicate=False):
+            skip = mod.__dict__.get("_non_persistent", ())
+            for k, p in mod._parameters.items():
+                if p is not None:
+                    yield (f"{mname}.{k}" if mname else k), p
+            for k, b in mod._buffers.items():
+                if b is not None and k not in skip:
+                    yield (f"{mname}.{k}" if mname else k), b
+
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True) -> _state.IncompatibleKeys:
+        """Copy arrays (numpy, bpcli or torch tensors) in by name, as torch: with ``strict``,
+        missing or unexpected keys are an error; a shape mismatch always is. The error lists
+        every problem in torch's words, and nothing is changed unless everything fits.
+        Returns ``(missing_keys, unexpected_keys)``."""
+        return _state.load(self, state_dict, strict)
 
     # -- config -----------------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -175,7 +175,7 @@ def test_saturation_and_unit_stats():
     assert (sat.type, sat.units, sat.saturated, sat.source) == ("Sigmoid", 8, 0.75, "0")
     assert (dead.type, dead.dead, dead.source) == ("ReLU", 1.0, "2")
     assert {"saturation", "dead_units"} <= {f.kind for f in r.flags}
-    assert model[1]._forward_hooks is None  # hooks are gone after the check point
+    assert model[1]._hooks is None  # hooks are gone after the check point
 
 
 def test_parse_every_and_missing_run(tmp_path):
@@ -198,7 +198,7 @@ def test_module_forward_hook_sees_and_may_replace_the_output():
     np.testing.assert_array_equal(relu(x).data, [0.0, 4.0])
     remove()
     remove2()
-    assert relu._forward_hooks is None and len(seen) == 2
+    assert relu._hooks is None and len(seen) == 2
     relu(x)
     assert len(seen) == 2
 
@@ -243,10 +243,10 @@ def test_every_step_measures_each_update_at_the_next_check_point():
             for p in model.parameters():
                 p.data -= 0.1 * p.grad
             d.after_step()
-        hooked[every] = model[1]._forward_hooks is not None
+        hooked[every] = model[1]._hooks is not None
         reports = d.flush()
         ratios[every] = [[p.update_ratio for p in r.params] for r in reports]
-        assert model[1]._forward_hooks is None  # the kept hooks come off at the flush
+        assert model[1]._hooks is None  # the kept hooks come off at the flush
     assert None not in ratios[1][2]
     np.testing.assert_allclose(np.array(ratios[1], float), np.array(ratios[None], float),
                                rtol=1e-12)  # fmt: skip

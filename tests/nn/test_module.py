@@ -41,8 +41,12 @@ def test_load_state_dict_lists_every_problem_and_changes_nothing():
     with pytest.raises(BpcliError) as e:
         m.load_state_dict(bad)
     msg = str(e.value)
-    assert (
-        "missing 0.bias" in msg and "unexpected extra" in msg and "2.weight (2, 2) vs (3, 8)" in msg
+    # torch's words, on one line: missing, then unexpected, then size mismatches
+    assert msg == (
+        "load_state_dict: Error(s) in loading state_dict for Sequential: "
+        'Missing key(s) in state_dict: "0.bias". Unexpected key(s) in state_dict: "extra". '
+        "size mismatch for 2.weight: copying a param with shape (2, 2) from checkpoint, "
+        "the shape in current model is (3, 8)."
     )
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(v, before[k])

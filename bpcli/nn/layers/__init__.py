@@ -4,6 +4,7 @@ from bpcli.nn.layers import (
     activation,
     activation_more,
     attention,
+    bilinear,
     container,
     conv,
     dropout,
@@ -13,11 +14,13 @@ from bpcli.nn.layers import (
     norm,
     pool,
     recurrent,
+    shaping,
     transformer,
 )
 
 FAMILIES = (linear, activation, container, conv, pool, norm, dropout, embedding, recurrent,
             attention, transformer, lm, activation_more)  # fmt: skip
+FAMILIES += (bilinear, shaping)
 
 
 def all_layers() -> dict:

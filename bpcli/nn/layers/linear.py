@@ -54,10 +54,16 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """y = x"""
+    """y = x; any constructor arguments are ignored, as torch's (a drop-in for a layer)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
 
     def forward(self, x):
         return x
+
+    def get_config(self) -> dict:
+        return {}
 
 
 class Flatten(Module):
