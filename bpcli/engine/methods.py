@@ -6,7 +6,14 @@ module, below it, never imports it (that was a circle functional -> methods -> f
 
 from __future__ import annotations
 
+from bpcli.engine.ops.index import setitem
 from bpcli.engine.tensor import Tensor
+
+
+def _setitem(self, index, value) -> None:
+    """``x[index] = value`` with PyTorch's indexing rules; bumps the version counter."""
+    self._mark_inplace("__setitem__")
+    setitem(self._data, index, value._data if isinstance(value, Tensor) else value)
 
 # Methods named as in numpy/PyTorch; each is the functional op of the same name.
 METHOD_NAMES = (
@@ -65,6 +72,7 @@ def bind(F) -> list[str]:  # noqa: N803  (F, as the functional module is called 
     if hasattr(F, "matmul"):
         Tensor.__matmul__ = F.matmul
         Tensor.__rmatmul__ = _reflected(F.matmul)
+    Tensor.__setitem__ = _setitem
     if hasattr(F, "getitem"):
         Tensor.__getitem__ = F.getitem
     if hasattr(F, "transpose"):

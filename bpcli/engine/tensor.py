@@ -201,12 +201,6 @@ class Tensor:
         self._data[...] = src
         return self
 
-    def __setitem__(self, index, value) -> None:
-        from bpcli.engine.ops.index import setitem
-
-        self._mark_inplace("__setitem__")
-        setitem(self._data, index, value._data if isinstance(value, Tensor) else value)
-
     # -- hooks and backward -------------------------------------------------------------
     def register_hook(self, hook: Hook) -> Callable[[], None]:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned array
