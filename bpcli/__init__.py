@@ -91,6 +91,9 @@ def __getattr__(name: str):
         module, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'bpcli' has no attribute {name!r}") from None
+    # NOTE: the Tensor methods and operators are bound when bpcli.functional loads; any public
+    # name loads it first, so ``bp.zeros(3) + 1`` works without importing bpcli.functional.
+    importlib.import_module("bpcli.functional")
     mod = importlib.import_module(module)
     value = mod if attr is None else getattr(mod, attr)
     globals()[name] = value

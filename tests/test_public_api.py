@@ -28,3 +28,13 @@ def test_every_tensor_method_name_has_its_function():
     import bpcli.functional as F
 
     assert F._MISSING == [], f"METHOD_NAMES without a function in bpcli.functional: {F._MISSING}"
+
+
+def test_operators_work_without_importing_functional():
+    """``import bpcli as bp`` alone: tensors from bp.* have their operators and methods."""
+    import subprocess
+    import sys
+
+    code = "import bpcli as bp; x = bp.zeros(2, 3); x[0, 1] = 5; print((x + 1).sum().item())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "11.0"
