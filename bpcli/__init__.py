@@ -11,6 +11,33 @@ tensors ``Tensor``, ``tensor``, ``zeros``, ``ones``, ``zeros_like``, ``ones_like
 ``functional`` (also ``F``), ``nn``, ``optim``, ``data``, ``onnx``; ``__version__``.
 Everything else is private: by name (``_x``) or by module (``bpcli.app``, ``bpcli.cli``, the
 engine's internals), and may change without notice.
+
+ PyTorch's top-level functions and names, as ``torch.<name>`` (issue 11): ``Generator``,
+``acos``, ``acosh``, ``addmm``, ``addmv``, ``allclose``, ``any``, ``arccos``, ``arccosh``,
+``arcsin``, ``arcsinh``, ``arctan``, ``arctan2``, ``arctanh``, ``argsort``, ``as_tensor``,
+``asin``, ``asinh``, ``atan``, ``atan2``, ``atanh``, ``baddbmm``, ``bernoulli``, ``bilinear``,
+``bitwise_and``, ``bitwise_left_shift``, ``bitwise_not``, ``bitwise_or``,
+``bitwise_right_shift``, ``bitwise_xor``, ``bmm``, ``bool``, ``broadcast_tensors``,
+``broadcast_to``, ``bucketize``, ``cdouble``, ``ceil``, ``cfloat``, ``clamp``, ``clip``,
+``complex128``, ``complex64``, ``conv3d``, ``conv_transpose1d``, ``conv_transpose3d``,
+``copysign``, ``cosh``, ``cosine_similarity``, ``count_nonzero``, ``cross``, ``cummax``,
+``cummin``, ``device``, ``diag``, ``diag_embed``, ``diagonal``, ``divide``, ``dot``, ``double``,
+``einsum``, ``embedding_bag``, ``empty``, ``empty_like``, ``exp2``, ``expm1``, ``eye``, ``fix``,
+``flip``, ``fliplr``, ``flipud``, ``float``, ``float16``, ``float32``, ``float64``, ``floor``,
+``floor_divide``, ``fmod``, ``frac``, ``from_numpy``, ``full_like``, ``get_default_dtype``,
+``half``, ``hypot``, ``index_put``, ``int16``, ``int32``, ``int64``, ``int8``, ``is_tensor``,
+``isclose``, ``isfinite``, ``isinf``, ``isnan``, ``kthvalue``, ``lerp``, ``linalg``,
+``linspace``, ``log10``, ``log1p``, ``log2``, ``logaddexp``, ``logcumsumexp``, ``logical_and``,
+``logical_not``, ``logical_or``, ``logical_xor``, ``logspace``, ``long``, ``masked_fill``,
+``masked_scatter``, ``masked_select``, ``matmul``, ``max_pool1d_with_indices``, ``max_pool3d``,
+``median``, ``meshgrid``, ``mm``, ``mode``, ``moveaxis``, ``movedim``, ``msort``,
+``multinomial``, ``mv``, ``nanmean``, ``nansum``, ``narrow``, ``nonzero``, ``normal``,
+``outer``, ``pairwise_distance``, ``pixel_shuffle``, ``pixel_unshuffle``, ``prelu``, ``prod``,
+``rand_like``, ``randint``, ``randint_like``, ``randn_like``, ``randperm``, ``reciprocal``,
+``remainder``, ``roll``, ``rot90``, ``round``, ``save``, ``scatter``, ``scatter_add``,
+``scatter_reduce``, ``searchsorted``, ``set_default_dtype``, ``short``, ``sign``, ``sinh``,
+``sort``, ``square``, ``std``, ``std_mean``, ``take``, ``take_along_dim``, ``tan``, ``tril``,
+``triu``, ``trunc``, ``uint8``, ``unflatten``, ``var_mean``, ``vdot``.
 """
 
 from __future__ import annotations
