@@ -38,6 +38,18 @@ engine's internals), and may change without notice.
 ``scatter_reduce``, ``searchsorted``, ``set_default_dtype``, ``short``, ``sign``, ``sinh``,
 ``sort``, ``square``, ``std``, ``std_mean``, ``take``, ``take_along_dim``, ``tan``, ``tril``,
 ``triu``, ``trunc``, ``uint8``, ``unflatten``, ``var_mean``, ``vdot``.
+Also as ``torch.<name>``: ``abs``, ``add``, ``amax``, ``amin``, ``argmax``, ``argmin``,
+``avg_pool1d``, ``batch_norm``, ``binary_cross_entropy_with_logits``, ``celu``, ``chunk``,
+``clone``, ``conv1d``, ``conv2d``, ``conv_transpose2d``, ``cos``, ``cosine_embedding_loss``,
+``cumprod``, ``cumsum``, ``div``, ``dropout``, ``embedding``, ``eq``, ``erf``, ``exp``,
+``flatten``, ``gather``, ``ge``, ``group_norm``, ``gru_cell``, ``gt``, ``hinge_embedding_loss``,
+``index_add``, ``index_select``, ``kl_div``, ``layer_norm``, ``le``, ``log``, ``log_softmax``,
+``logsumexp``, ``lstm_cell``, ``lt``, ``margin_ranking_loss``, ``max``, ``max_pool1d``,
+``max_pool2d``, ``maximum``, ``mean``, ``min``, ``minimum``, ``mul``, ``ne``, ``neg``, ``norm``,
+``permute``, ``pow``, ``relu``, ``repeat_interleave``, ``reshape``, ``rsqrt``, ``selu``,
+``sigmoid``, ``sin``, ``softmax``, ``split``, ``sqrt``, ``squeeze``, ``sub``, ``sum``,
+``swapaxes``, ``swapdims``, ``t``, ``tanh``, ``tile``, ``topk``, ``transpose``,
+``triplet_margin_loss``, ``unsqueeze``, ``var``.
 """
 
 from __future__ import annotations
@@ -108,6 +120,20 @@ for _name in ("flip", "fliplr", "flipud", "roll", "rot90", "unflatten", "narrow"
     _LAZY[_name] = ("bpcli.functional", _name)
 for _name in ("conv3d", "conv_transpose1d", "conv_transpose3d", "max_pool3d",
               "max_pool1d_with_indices", "pixel_shuffle", "pixel_unshuffle"):  # fmt: skip
+    _LAZY[_name] = ("bpcli.functional", _name)
+
+# torch.<name> for the remaining functions of bpcli.functional that torch has at top level
+for _name in ("abs", "add", "amax", "amin", "argmax", "argmin", "avg_pool1d", "batch_norm",
+"binary_cross_entropy_with_logits", "celu", "chunk", "clone", "conv1d", "conv2d",
+"conv_transpose2d", "cos", "cosine_embedding_loss", "cumprod", "cumsum", "div", "dropout",
+"embedding", "eq", "erf", "exp", "flatten", "gather", "ge", "group_norm", "gru_cell",
+"gt", "hinge_embedding_loss", "index_add", "index_select", "kl_div", "layer_norm", "le",
+"log", "log_softmax", "logsumexp", "lstm_cell", "lt", "margin_ranking_loss", "max",
+"max_pool1d", "max_pool2d", "maximum", "mean", "min", "minimum", "mul", "ne", "neg",
+"norm", "permute", "pow", "relu", "repeat_interleave", "reshape", "rsqrt", "selu",
+"sigmoid", "sin", "softmax", "split", "sqrt", "squeeze", "sub", "sum", "swapaxes",
+"swapdims", "t", "tanh", "tile", "topk", "transpose", "triplet_margin_loss", "unsqueeze",
+"var"):  # fmt: skip
     _LAZY[_name] = ("bpcli.functional", _name)
 
 __all__ = ["__version__", *_LAZY]

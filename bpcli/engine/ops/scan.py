@@ -14,6 +14,7 @@ from bpcli.engine.ops._axis import norm_axis
 from bpcli.engine.ops.elementwise import astype
 from bpcli.engine.ops.shape import reshape
 from bpcli.engine.tensor import Tensor
+from bpcli.errors import BpcliError
 
 __all__ = ["cumprod", "cumsum"]
 
@@ -90,6 +91,15 @@ class CumProd(Op):
         return _flip(np.moveaxis(before * s, 0, axis), axis, rev)
 
 
+def _dim(dim, axis, where: str) -> int:
+    """torch's ``dim=`` with numpy's ``axis=`` as its alias; one of them is required."""
+    if dim is None:
+        dim = axis
+    if dim is None:
+        raise BpcliError("needs dim=", where)
+    return dim
+
+
 def _scan(op, x, axis, exclusive, reverse, dtype=None) -> Tensor:
     x = lift(x)
     if dtype is not None or x.dtype.kind in "biu":  # torch scans bool/ints in int64
@@ -101,13 +111,15 @@ def _scan(op, x, axis, exclusive, reverse, dtype=None) -> Tensor:
                     reverse=bool(reverse))  # fmt: skip
 
 
-def cumsum(x, axis: int, exclusive: bool = False, reverse: bool = False, *, dtype=None) -> Tensor:
+def cumsum(x, dim: int | None = None, exclusive: bool = False, reverse: bool = False, *,
+           dtype=None, axis: int | None = None) -> Tensor:  # fmt: skip
     """Running sum along ``axis`` (torch.cumsum, ``dtype=`` too); ``exclusive``/``reverse`` as
     ONNX's CumSum."""
-    return _scan(CumSum, x, axis, exclusive, reverse, dtype)
+    return _scan(CumSum, x, _dim(dim, axis, "cumsum"), exclusive, reverse, dtype)
 
 
-def cumprod(x, axis: int, exclusive: bool = False, reverse: bool = False, *, dtype=None) -> Tensor:
+def cumprod(x, dim: int | None = None, exclusive: bool = False, reverse: bool = False, *,
+           dtype=None, axis: int | None = None) -> Tensor:  # fmt: skip
     """Running product along ``axis`` (torch.cumprod, ``dtype=`` too); ``exclusive``/``reverse``
     as ONNX's."""
-    return _scan(CumProd, x, axis, exclusive, reverse, dtype)
+    return _scan(CumProd, x, _dim(dim, axis, "cumprod"), exclusive, reverse, dtype)

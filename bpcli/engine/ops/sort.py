@@ -11,6 +11,7 @@ import numpy as np
 from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops._axis import norm_axis
+from bpcli.engine.ops.return_types import return_type
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
 
@@ -51,4 +52,5 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True, *
     axis = norm_axis(axis if dim is None else dim, x.ndim, "topk")
     if not 0 <= int(k) <= x.shape[axis]:
         raise BpcliError(f"k={k} is outside 0..{x.shape[axis]} (the size of axis {axis})", "topk")
-    return TopK.apply(x, k=int(k), axis=axis, largest=bool(largest), sorted=bool(sorted))
+    out = TopK.apply(x, k=int(k), axis=axis, largest=bool(largest), sorted=bool(sorted))
+    return return_type("topk")(*out)
