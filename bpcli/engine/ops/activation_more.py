@@ -137,9 +137,9 @@ def prelu(input, weight) -> Tensor:
     _floats(x.data, "prelu")
     if w.dtype != x.dtype:
         raise BpcliError(f"weight dtype {w.dtype} != input dtype {x.dtype}", "prelu")
-    if w.size != 1:
+    if w.numel() != 1:
         c = x.shape[1] if x.ndim >= 2 else 1
-        if w.ndim != 1 or w.size != c:
+        if w.ndim != 1 or w.numel() != c:
             raise BpcliError(
                 f"weight must have 1 or {c} (channel) elements for input of shape {x.shape}, "
                 f"got shape {w.shape}",

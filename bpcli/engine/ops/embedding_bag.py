@@ -95,7 +95,7 @@ class EmbeddingBag(Op):
             psw_in = self.parents[-1]
             if self.needs[-1]:
                 w = np.take(self.parents[0]._data, self.idx, axis=0)
-                dpsw = np.zeros(psw_in.size, g.dtype)
+                dpsw = np.zeros(psw_in._data.size, g.dtype)
                 dpsw[self.span] = np.where(self.keep, np.sum(gb * w, axis=1), 0)
                 dpsw = dpsw.reshape(psw_in.shape)
             grads.append(dpsw)

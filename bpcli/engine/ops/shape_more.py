@@ -167,7 +167,7 @@ def view(x, *shape) -> Tensor:
     if len(shape) == 1 and not isinstance(shape[0], int | np.integer | tuple | list):
         return _view_dtype(x, shape[0])
     y = reshape(x, *shape)
-    if y is not x and not np.shares_memory(y._data, x._data) and x.size:
+    if y is not x and not np.shares_memory(y._data, x._data) and x.numel():
         raise BpcliError(
             f"view size {tuple(y.shape)} is not compatible with input tensor's size and stride "
             "(at least one dimension spans across two contiguous subspaces). Use .reshape(...) "
@@ -261,7 +261,7 @@ def roll(x, shifts, dims=None) -> Tensor:
     dims = axes_tuple(dims, max(x.ndim, 1), "roll") if isinstance(dims, int) or dims else ()
     if len(shifts) != len(dims):
         raise BpcliError(f"shifts {shifts} and dims {dims} differ in length", "roll")
-    if x.size == 0:
+    if x.numel() == 0:
         return x
     return Roll.apply(x, shifts=tuple(int(s) for s in shifts), dims=dims)
 
@@ -411,7 +411,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
         raise BpcliError("expects a non-empty list of tensors", "meshgrid")
     if any(t.ndim > 1 for t in tensors):
         raise BpcliError("expects 0-d or 1-d tensors", "meshgrid")
-    sizes = [max(t.size, 0) if t.ndim else 1 for t in tensors]
+    sizes = [max(t.numel(), 0) if t.ndim else 1 for t in tensors]
     order = list(range(len(tensors)))
     if indexing == "xy" and len(tensors) > 1:
         order[0], order[1] = 1, 0

@@ -176,7 +176,7 @@ def _split_torch(x, a):
 def _pad_case(mode):
     return Case(
         "pad",
-        lambda x, p: F.pad(x, ints(p), mode=mode, value=0.5),
+        lambda x, p: F.pad(x, ints(p), mode=mode, value=0.5 if mode == "constant" else None),
         lambda x, p: TF.pad(x, ints(p), mode=mode, value=0.5 if mode == "constant" else None),
         pad_args(mode),
         gen=with_arg,
