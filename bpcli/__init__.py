@@ -80,12 +80,12 @@ _LAZY = {
     "save": ("bpcli.serialization", "save"),
     "load": ("bpcli.serialization", "load"),
 }
-for _name in ("concat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like",
+for _name in ("concat", "stack", "zeros", "ones", "zeros_like", "ones_like",
               "randn", "rand", "arange", "full", "manual_seed"):  # fmt: skip
     _LAZY[_name] = ("bpcli.engine.api", _name)
 for _name in ("set_default_dtype", "get_default_dtype"):
     _LAZY[_name] = ("bpcli.engine.api", _name)
-for _name in ("std", "std_mean", "var_mean", "prod", "any", "all", "count_nonzero", "nansum",
+for _name in ("where", "std", "std_mean", "var_mean", "prod", "any", "all", "count_nonzero", "nansum",
               "nanmean", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort",
               "kthvalue", "median", "mode", "nonzero", "masked_select", "take", "take_along_dim",
               "bucketize", "searchsorted", "masked_fill", "masked_scatter", "scatter",

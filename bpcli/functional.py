@@ -53,5 +53,7 @@ from bpcli.engine import methods as _methods
 _MISSING = _methods.bind(_sys.modules[__name__])  # method names no function above defines
 import bpcli.engine.methods  # noqa: F401
 import bpcli.engine.tensor_more  # noqa: F401
-import bpcli.engine.inplace  # noqa: F401
+import bpcli.engine.inplace as _inplace  # noqa: E402
+
+_inplace.bind(_sys.modules[__name__])
 # isort: on

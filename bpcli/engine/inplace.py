@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli import functional as F
 from bpcli.engine import grad_mode
 from bpcli.engine.convert import const, lift
 from bpcli.engine.tensor import Tensor
@@ -142,8 +141,7 @@ def clamp_(self, min=None, max=None):  # noqa: A002 - torch's keyword names
 
 
 def _unary(fname):
-    fn = getattr(F, fname)
-    return lambda self: apply_inplace(self, fname + "_", fn)
+    return lambda self: apply_inplace(self, fname + "_", getattr(F, fname))
 
 
 def _constant(self: Tensor, value) -> Tensor:
@@ -194,6 +192,8 @@ def index_add_(self, dim: int, index, source, *, alpha=1):
     )
 
 
+F = None  # bpcli.functional, handed in by bind(): importing it here would be a circle
+
 METHODS = {
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_,
     "clip_": clamp_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "masked_fill_": masked_fill_,
@@ -202,15 +202,13 @@ METHODS = {
 }  # fmt: skip
 for _f in ("neg", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "sin", "cos"):
     METHODS[_f + "_"] = _unary(_f)
-if hasattr(F, "scatter"):  # the scatter op of another session, once merged
-    METHODS["scatter_"] = lambda self, dim, index, src, **kw: apply_inplace(
-        self, "scatter_", lambda s, v: F.scatter(s, dim, index, v, **kw), src
-    )
+METHODS["scatter_"] = lambda self, dim, index, src, **kw: apply_inplace(
+    self, "scatter_", lambda s, v: F.scatter(s, dim, index, v, **kw), src
+)
 
-
-def bind() -> None:
+def bind(functional) -> None:
+    """Attach the in-place methods; ``functional`` is bpcli.functional (it calls this)."""
+    global F
+    F = functional
     for name, fn in METHODS.items():
         setattr(Tensor, name, fn)
-
-
-bind()

@@ -117,25 +117,15 @@ def _max_pool(cls, x, kernel_size, stride, padding, dilation, ceil_mode):
     )
 
 
-def max_pool2d(
-    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
-):
-    """2-D max pooling of x (N, C, H, W); padding counts as -inf, as torch's."""
-    if return_indices:  # (values, indices), indices flat per (N, C) plane as torch's
-        from bpcli.engine.ops.pool3d import max_pool2d_with_indices
-
-        return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """2-D max pooling of x (N, C, H, W); padding counts as -inf, as torch's. (The public
+    ``F.max_pool2d`` with ``return_indices`` is pool3d.py's, which builds on this.)"""
     return _max_pool(MaxPool2d, x, kernel_size, stride, padding, dilation, ceil_mode)
 
 
-def max_pool1d(
-    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
-):
-    """1-D max pooling of x (N, C, L); padding counts as -inf, as torch's."""
-    if return_indices:  # (values, indices), indices flat per (N, C) plane as torch's
-        from bpcli.engine.ops.pool3d import max_pool1d_with_indices
-
-        return max_pool1d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """1-D max pooling of x (N, C, L); padding counts as -inf, as torch's. (The public
+    ``F.max_pool1d`` with ``return_indices`` is pool3d.py's, which builds on this.)"""
     return _max_pool(MaxPool1d, x, kernel_size, stride, padding, dilation, ceil_mode)
 
 

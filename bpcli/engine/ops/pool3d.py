@@ -12,6 +12,7 @@ import numpy as np
 from bpcli.engine.convert import const, lift
 from bpcli.engine.op import Op
 from bpcli.engine.ops.conv import ntuple
+from bpcli.engine.ops import pool as _pool
 from bpcli.engine.ops.pool import _avg_pool, _max_pool, _pool_args
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
@@ -20,6 +21,8 @@ from bpcli.kernels.pool3d import avgpool3d_bwd, avgpool3d_fwd, maxpool3d_fwd, po
 
 __all__ = [
     "avg_pool3d",
+    "max_pool1d",
+    "max_pool2d",
     "max_pool1d_with_indices",
     "max_pool2d_with_indices",
     "max_pool3d",
@@ -231,3 +234,21 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """Inverse of max_pool3d: x placed at the flat per-plane ``indices`` of a zero output."""
     return _max_unpool(3, x, indices, kernel_size, stride, padding, output_size)
+
+
+def max_pool2d(
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """torch's F.max_pool2d: with ``return_indices``, (values, indices) flat per (N, C) plane."""
+    if return_indices:
+        return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _pool.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool1d(
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """torch's F.max_pool1d: with ``return_indices``, (values, indices) flat per (N, C) plane."""
+    if return_indices:
+        return max_pool1d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _pool.max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode)
