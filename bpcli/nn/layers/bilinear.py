@@ -20,6 +20,10 @@ class Bilinear(Module):
     (N, in1) by (in1, out*in2), then a product with x2 summed over in2.
     """
 
+    # what `bpcli plugins check` builds and gradient-checks it with (two inputs)
+    example_config = {"in1_features": 3, "in2_features": 4, "out_features": 2}
+    example_input_shape = [(2, 3), (2, 4)]
+
     def __init__(self, in1_features: int, in2_features: int, out_features: int,
                  bias: bool = True, dtype=None):  # fmt: skip
         super().__init__()

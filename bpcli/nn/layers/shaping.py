@@ -24,6 +24,9 @@ def _functional(name: str, layer: str):
 class Unflatten(Module):
     """Splits dim ``dim`` into ``unflattened_size`` (one entry may be -1), as torch."""
 
+    example_config = {"dim": 1, "unflattened_size": (2, 3)}  # for `bpcli plugins check`
+    example_input_shape = (2, 6)
+
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
         if not isinstance(dim, int):
@@ -57,6 +60,9 @@ class Unflatten(Module):
 class PixelShuffle(Module):
     """(N, C*r*r, H, W) -> (N, C, H*r, W*r), r = ``upscale_factor``."""
 
+    example_config = {"upscale_factor": 2}  # for `bpcli plugins check`
+    example_input_shape = (1, 8, 2, 3)
+
     def __init__(self, upscale_factor: int):
         super().__init__()
         self.upscale_factor = upscale_factor
@@ -68,6 +74,9 @@ class PixelShuffle(Module):
 class PixelUnshuffle(Module):
     """(N, C, H*r, W*r) -> (N, C*r*r, H, W), r = ``downscale_factor``."""
 
+    example_config = {"downscale_factor": 2}  # for `bpcli plugins check`
+    example_input_shape = (1, 2, 4, 6)
+
     def __init__(self, downscale_factor: int):
         super().__init__()
         self.downscale_factor = downscale_factor
@@ -78,6 +87,10 @@ class PixelUnshuffle(Module):
 
 class Upsample(Module):
     """Resizes to ``size`` or by ``scale_factor`` with ``mode`` (torch's arguments)."""
+
+    # what `bpcli plugins check` builds and gradient-checks it with
+    example_config = {"scale_factor": 2, "mode": "bilinear"}
+    example_input_shape = (1, 2, 3, 3)
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
                  align_corners: bool | None = None,
