@@ -20,7 +20,7 @@ EMITTED_ELSEWHERE = {
     # the families issue 11 added, emitted by one module per group of them
     "einsum": "linalg", "embedding_bag": "linalg", "math_binary": "math", "logic": "math",
     "activation_more": "math", "loss_more": "math", "reduce_more": "select", "order": "select",
-    "scatter_more": "select", "scan_more": "select", "conv3d": "spatial", "pool3d": "spatial",
+    "scatter_more": "select", "scan_more": "select", "conv3d": "nn", "pool3d": ("nn", "spatial"),
     "fold": "spatial", "grid": "spatial", "resample": "spatial", "pool": ("nn", "spatial"),
     "conv": ("nn", "spatial"),
 }  # fmt: skip

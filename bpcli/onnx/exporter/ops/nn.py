@@ -23,7 +23,7 @@ def _linear(ctx, rec, ins):
     return ctx.node("Add", [y, bias[0]]) if bias else y
 
 
-@emitter("conv1d", "conv2d")
+@emitter("conv1d", "conv2d", "conv3d")
 def _conv(ctx, rec, ins):
     a = rec.attrs
     return ctx.node(
@@ -33,7 +33,7 @@ def _conv(ctx, rec, ins):
     )  # fmt: skip
 
 
-@emitter("conv_transpose2d")
+@emitter("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 def _conv_transpose(ctx, rec, ins):
     a = rec.attrs
     return ctx.node(
@@ -43,7 +43,7 @@ def _conv_transpose(ctx, rec, ins):
     )  # fmt: skip
 
 
-@emitter("max_pool1d", "max_pool2d")
+@emitter("max_pool1d", "max_pool2d", "max_pool3d")
 def _max_pool(ctx, rec, ins):
     a = rec.attrs
     return ctx.node(

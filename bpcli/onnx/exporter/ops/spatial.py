@@ -1,5 +1,5 @@
-"""ONNX emitters of the spatial ops: conv3d and the 1-D/3-D transposed convolutions (Conv,
-ConvTranspose), 3-D pooling (MaxPool, AveragePool) and fold (Col2Im, opset 18).
+"""ONNX emitters of the spatial ops: 3-D average pooling (AveragePool) and fold (Col2Im,
+opset 18). conv3d, the 1-D/3-D transposed convolutions and max_pool3d share nn.py's emitters.
 
 unfold, max_unpool and the pools that return indices have no emitter: ONNX's MaxPool indices
 and MaxUnpool count over the whole tensor, not per (N, C) plane as torch's.
@@ -8,35 +8,7 @@ and MaxUnpool count over the whole tensor, not per (N, C) plane as torch's.
 from __future__ import annotations
 
 from bpcli.onnx.exporter.ops.elementwise import emitter, unsupported
-
-
-@emitter("conv3d")
-def _conv3d(ctx, rec, ins):
-    a = rec.attrs
-    return ctx.node(
-        "Conv", list(ins), strides=list(a["stride"]), pads=list(a["padding"]),
-        dilations=list(a["dilation"]), group=a["groups"],
-        kernel_shape=list(rec.inputs[1].shape[2:]),
-    )  # fmt: skip
-
-
-@emitter("conv_transpose1d", "conv_transpose3d")
-def _conv_transpose(ctx, rec, ins):
-    a = rec.attrs
-    return ctx.node(
-        "ConvTranspose", list(ins), strides=list(a["stride"]), pads=list(a["padding"]),
-        dilations=list(a["dilation"]), group=a["groups"],
-        output_padding=list(a["output_padding"]), kernel_shape=list(rec.inputs[1].shape[2:]),
-    )  # fmt: skip
-
-
-@emitter("max_pool3d")
-def _max_pool3d(ctx, rec, ins):
-    a = rec.attrs
-    return ctx.node(
-        "MaxPool", [ins[0]], kernel_shape=list(a["kernel_size"]), strides=list(a["stride"]),
-        pads=list(a["padding"]), dilations=list(a["dilation"]), ceil_mode=int(a["ceil_mode"]),
-    )  # fmt: skip
+from bpcli.onnx.exporter.ops.nn import _avg_pool
 
 
 @emitter("avg_pool3d")
@@ -44,11 +16,7 @@ def _avg_pool3d(ctx, rec, ins):
     a = rec.attrs
     if a.get("divisor_override"):
         unsupported(rec, "avg_pool3d with divisor_override has no ONNX AveragePool equivalent")
-    return ctx.node(
-        "AveragePool", [ins[0]], kernel_shape=list(a["kernel_size"]), strides=list(a["stride"]),
-        pads=list(a["padding"]), ceil_mode=int(a["ceil_mode"]),
-        count_include_pad=int(a["count_include_pad"]),
-    )  # fmt: skip
+    return _avg_pool(ctx, rec, ins)
 
 
 @emitter("fold")
