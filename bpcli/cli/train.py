@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -99,6 +100,13 @@ def overrides_of(options: dict, sets: tuple[str, ...]) -> list[str]:
     help="Threads for BLAS and Numba (default: all cores; 1 is faster for small models "
     "on a busy machine).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Data-parallel training on N processes of this machine (starts mpiexec; needs "
+    "bpcli[mpi]). Same result as one process; on a cluster run mpiexec -n N bpcli train.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per epoch and a final one.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final line.")
 def train_cmd(
@@ -118,6 +126,7 @@ def train_cmd(
     no_diagnose: bool,
     device: str,
     threads: int | None,
+    workers: int | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -141,7 +150,39 @@ def train_cmd(
 
     SPEC may be an ONNX file: its graph is imported and fine-tuned (backprop runs through
     it) on --dataset, with a 20% test split; resume with RUN_DIR/spec.toml --resume RUN_DIR.
+
+    Under mpiexec (or with --workers N) each global batch is split over the ranks and their
+    gradients averaged; only rank 0 prints and writes.
     """
+    args = dict(locals())
+    world = mpi_world_size()
+    if workers is not None and workers > 1 and world == 1:
+        if not Path(spec_path).is_file():
+            raise BpcliError("no such file", where=spec_path)
+        from bpcli.dist.launch import launch
+
+        sys.exit(launch(workers, sys.argv[1:]))
+    if world > 1:
+        from bpcli.dist.guard import run_rank
+
+        run_rank(lambda par: _train(par, **args), threads)
+    else:
+        _train(None, **args)
+
+
+def mpi_world_size() -> int:
+    """The ranks of the MPI job this process belongs to, from the launcher's environment (1
+    outside one), so a single process never imports mpi4py."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def _train(par, spec_path, epochs, lr, batch_size, seed, sets, out, resume, overwrite, dataset,
+           freeze, replace_head, diagnose, no_diagnose, device, threads, workers, as_json,
+           quiet) -> None:  # fmt: skip
     if device.lower() != "cpu":
         raise BpcliError(f"only cpu is supported (bpcli runs on numpy), got {device}", "--device")
     if as_json and quiet:
@@ -160,12 +201,16 @@ def train_cmd(
     from bpcli.app.training.loop import train
     from bpcli.cli import render_train
 
-    if threads is not None:
+    if threads is not None and par is None:
         import bpcli
 
         bpcli.set_num_threads(threads)
 
-    if as_json:
+    if par is not None and par.rank != 0:
+        from bpcli.app.training.loop import Reporter
+
+        reporter = Reporter()  # only rank 0 prints
+    elif as_json:
         reporter = render_train.JsonReporter()
     elif quiet:
         reporter = render_train.QuietReporter()
@@ -186,13 +231,13 @@ def train_cmd(
     try:
         result = train(
             spec, out_dir=out, resume=resume, overwrite=overwrite, reporter=reporter,
-            argv=["bpcli", *sys.argv[1:]], diagnose=every,
+            argv=["bpcli", *sys.argv[1:]], diagnose=every, par=par,
         )  # fmt: skip
     except KeyboardInterrupt:
         # Interrupted before the first step (while building or loading data): nothing to save.
         click.echo("bpcli: interrupted before training started; nothing saved", err=True)
         sys.exit(130)
-    _exit_for(result, reporter)
+    _exit_for(result, reporter if par is None or par.rank == 0 else None)
 
 
 def _diagnose_every(value: str) -> str | int:
@@ -215,7 +260,7 @@ def _exit_for(result, reporter) -> None:
         sys.exit(130)
     if not result.ok:
         message = result.message or result.stopped_reason
-        if message not in reporter.shown:
+        if reporter is not None and message not in reporter.shown:
             click.echo(f"bpcli: train: {message}", err=True)
         sys.exit(1)
 

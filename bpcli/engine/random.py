@@ -25,3 +25,19 @@ def resolve(generator=None, seed: int | None = None) -> np.random.Generator:
     if seed is not None:
         return np.random.default_rng(seed)
     return _rng
+
+
+# Where this process's rows start in the global batch under data-parallel training
+# (``bpcli.dist``): dropout shifts its counter by the elements before them, so every sample
+# gets the mask the one-process run draws for it, whichever rank holds it.
+_shard = (0, 0)
+
+
+def set_batch_shard(start: int, rows: int) -> None:
+    """This process computes rows ``start .. start + rows`` of the global batch (0, 0: all)."""
+    global _shard
+    _shard = (int(start), int(rows))
+
+
+def batch_shard() -> tuple[int, int]:
+    return _shard

@@ -131,7 +131,8 @@ class _Interrupt:
 
 def train(spec, out_dir=None, resume=None, overwrite: bool = False,
           reporter: Reporter | None = None, argv: list[str] | None = None,
-          epochs: int | None = None, diagnose: int | str | None = None) -> TrainResult:  # fmt: skip
+          epochs: int | None = None, diagnose: int | str | None = None,
+          par=None) -> TrainResult:  # fmt: skip
     """Train the model a resolved ``Spec`` describes.
 
     Args:
@@ -147,6 +148,9 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
             the first step and each epoch's last step, N also every N steps. Each check point
             goes to ``reporter.on_diagnostics`` and to metrics.jsonl as a ``"diag"`` line, at
             the end of its epoch (or of the run, for the check points of an unfinished one).
+        par: this rank's ``bpcli.dist.parallel.DataParallel`` under MPI (None: one process).
+            Each global batch is split over the ranks and the gradients averaged; only rank 0
+            writes (run directory, metrics, checkpoints) and runs the diagnostics.
     """
     from bpcli.app.model.build import build
 
@@ -166,29 +170,33 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
     bprandom.manual_seed(spec.seed)
     built = build(spec)
     st = LoopState(spec, built, total, hash_spec(spec_dict))
-    # Everything that can be refused has been checked before the run directory is touched.
     if ckpt is not None:
         st.load(ckpt, run_dir / runs.LAST)
-        runs.note_resume(run_dir, st.epoch, st.step, argv)
+    if par is not None:
+        par.setup(st, built)  # the ranks agree and start from rank 0's state
+    writes = par is None or par.writes
+    # Everything that can be refused has been checked before the run directory is touched.
+    if ckpt is not None:
+        if writes:
+            runs.note_resume(run_dir, st.epoch, st.step, argv)
+    elif par is not None:
+        run_dir = par.on_root(lambda: _new_run_dir(spec, built, out_dir, overwrite, argv))
     else:
-        run_dir = runs.prepare_run_dir(out_dir, spec.name, overwrite)
-        runs.write_spec(run_dir, spec)
-        splits = {k: None if d is None else d.content_hash()
-                  for k, d in built.splits._asdict().items()}  # fmt: skip
-        data = {**built.dataset, "split_sha256": splits}
-        runs.write_manifest(run_dir, runs.build_manifest(spec.seed, data, argv))
-    log = runs.MetricsLog(run_dir / runs.METRICS_FILE,
-                          keep_until_step=st.step if ckpt is not None else None)  # fmt: skip
+        run_dir = _new_run_dir(spec, built, out_dir, overwrite, argv)
+    log = (runs.MetricsLog(run_dir / runs.METRICS_FILE,
+                           keep_until_step=st.step if ckpt is not None else None)
+           if writes else _NoLog())  # fmt: skip
     run = Run(run_dir, spec, built.model, built.optimizer, st.history)
-    diag = _diagnostics(spec, built, diagnose, log, reporter)
+    diag = _diagnostics(spec, built, diagnose if writes else None, log, reporter)
     hook = _hooks()
     try:
         with _Interrupt() as intr:
             reporter.on_start(_info(spec, built, run_dir, st, resume))
             hook.bpcli_on_train_start(run=run)
             try:
-                reason, message = _loop(st, built, spec, run_dir, log, reporter, intr, hook, run,
-                                        diag)  # fmt: skip
+                reason, message = _loop(st, built, spec, run_dir, log, reporter,
+                                        intr if par is None else par.agreed(intr), hook, run,
+                                        diag, par)  # fmt: skip
             except KeyboardInterrupt:
                 # A second Ctrl-C outside forward/backward (mid-update, mid-save): what is in
                 # memory may be torn, so nothing is saved; last.npz is the last complete one.
@@ -207,11 +215,31 @@ def train(spec, out_dir=None, resume=None, overwrite: bool = False,
         log.close()
         if diag is not None:
             diag.close()  # its hooks off the model, whatever ended the run
-    result = _finish(st, built, spec, run_dir, reason, message, time.perf_counter() - t0)
+        if par is not None:
+            par.finish()
+    result = _finish(st, built, spec, run_dir, reason, message, time.perf_counter() - t0, par)
     run.result = result
     hook.bpcli_on_train_end(run=run)
     reporter.on_end(result)
     return result
+
+
+def _new_run_dir(spec, built, out_dir, overwrite: bool, argv) -> Path:
+    run_dir = runs.prepare_run_dir(out_dir, spec.name, overwrite)
+    runs.write_spec(run_dir, spec)
+    splits = {k: None if d is None else d.content_hash()
+              for k, d in built.splits._asdict().items()}  # fmt: skip
+    data = {**built.dataset, "split_sha256": splits}
+    runs.write_manifest(run_dir, runs.build_manifest(spec.seed, data, argv))
+    return run_dir
+
+
+class _NoLog:
+    """The metrics log of a rank that does not write (every rank but 0 under MPI)."""
+
+    def write(self, record) -> None: ...
+    def write_lines(self, lines) -> None: ...
+    def close(self) -> None: ...
 
 
 def _hooks():
@@ -271,7 +299,8 @@ def _diagnostics(spec, built, diagnose, log, reporter):
     return Diagnostics(built.model, built.optimizer, parse_every(diagnose), context, sink, reads)
 
 
-def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, run, diag=None):
+def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, run, diag=None,
+          par=None):  # fmt: skip
     """Epochs until done; returns ``(stopped_reason, message)``."""
     model, opt, sched = built.model, built.optimizer, built.scheduler
     per_step = sched is not None and built.schedule_interval == "step"
@@ -304,9 +333,11 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
         for b, (xb, yb) in enumerate(batches):
             if b < st.batch:
                 continue
+            if par is not None:
+                xb, yb = par.shard(xb, yb)
             if intr.flag:
                 st.epoch_seconds += time.perf_counter() - t_epoch
-                return _interrupted(st, built, run_dir, reporter)
+                return _interrupted(st, built, run_dir, reporter, par)
             rng_before = engine_rng.bit_generator.state
             checking = diag is not None and diag.wants(st.step + 1, b == nb - 1)
             if checking:
@@ -326,8 +357,10 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                 st.epoch_seconds += time.perf_counter() - t_epoch
                 if checking:
                     diag.abandon()
-                return _interrupted(st, built, run_dir, reporter)
+                return _interrupted(st, built, run_dir, reporter, par)
             lv = float(loss.item())
+            if par is not None:
+                lv = par.reduce_step(tensors, lv, out.data, yb, built.task)
             bad = find_nonfinite(params, lv)
             if diag is not None and (checking or bad is not None):
                 diag.after_backward(epoch, st.step + 1)
@@ -350,9 +383,12 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                 st.hidden = detach_state(hidden)
             st.step += 1
             st.batch = b + 1
-            n = len(yb)
+            if par is None:
+                n = len(yb)
+                st.meter.add(lv, out.data, yb)
+            else:
+                n = par.add_to(st.meter)  # the global batch's sums, reduced with the gradients
             seen += n
-            st.meter.add(lv, out.data, yb)
             if st.step % log_every == 0:
                 log.write({"kind": "step", "epoch": epoch, "step": st.step, "loss": lv,
                            "lr": opt.param_groups[0]["lr"]})  # fmt: skip
@@ -361,18 +397,20 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
         if diag is not None:
             diag.flush()  # the epoch's check points: lines, flags, reports (timed with it)
         st.epoch_seconds += time.perf_counter() - t_epoch
-        record = _end_epoch(st, built, spec, epoch, seen)
+        record = _end_epoch(st, built, spec, epoch, seen, par)
         if sched is not None and not per_step:
             sched.step(record[st.monitor]) if plateau else sched.step()
         improved = st.update_best(record)
         st.history.append(record)
         st.epoch, st.batch, st.hidden = epoch, 0, None
         log.write(record)
-        save_checkpoint(run_dir / runs.LAST, st.payload())
+        if par is None or par.writes:
+            save_checkpoint(run_dir / runs.LAST, st.payload())
         if improved:
             # NOTE: best is last at this moment: a hard link costs no second write and fsync.
             st.best_state = {k: v.copy() for k, v in model.state_dict().items()}
-            link_checkpoint(run_dir / runs.LAST, run_dir / runs.BEST)
+            if par is None or par.writes:
+                link_checkpoint(run_dir / runs.LAST, run_dir / runs.BEST)
         reporter.on_epoch_end(epoch, record)
         hook.bpcli_on_epoch_end(run=run, epoch=epoch, metrics=record)
         if st.should_stop():
@@ -381,25 +419,27 @@ def _loop(st: LoopState, built, spec, run_dir: Path, log, reporter, intr, hook, 
                 f"(best {st.best:.4g} at epoch {st.best_epoch})"
             )
         if intr.flag:
-            return _interrupted(st, built, run_dir, reporter)
+            return _interrupted(st, built, run_dir, reporter, par)
     return "completed", ""
 
 
-def _end_epoch(st: LoopState, built, spec, epoch: int, seen: int) -> dict[str, Any]:
+def _end_epoch(st: LoopState, built, spec, epoch: int, seen: int, par=None) -> dict[str, Any]:
     record: dict[str, Any] = {"kind": "epoch", "epoch": epoch, "step": st.step,
                               "lr": built.optimizer.param_groups[0]["lr"]}  # fmt: skip
     record.update(st.meter.result("train_"))
     if built.splits.val is not None:
-        val, _ = measure(built, built.splits.val, spec.train["batch_size"], spec.train["bptt"],
-                         prefix="val_")  # fmt: skip
+        val, _ = (measure if par is None else par.measure)(
+            built, built.splits.val, spec.train["batch_size"], spec.train["bptt"], prefix="val_"
+        )
         record.update(val)
     record["seconds"] = st.epoch_seconds
     record["samples_per_s"] = seen / st.epoch_seconds if st.epoch_seconds > 0 else 0.0
     return record
 
 
-def _interrupted(st: LoopState, built, run_dir: Path, reporter) -> tuple[str, str]:
-    save_checkpoint(run_dir / runs.LAST, st.payload())
+def _interrupted(st: LoopState, built, run_dir: Path, reporter, par=None) -> tuple[str, str]:
+    if par is None or par.writes:
+        save_checkpoint(run_dir / runs.LAST, st.payload())
     where = f"epoch {st.epoch + 1}, batch {st.batch}" if st.batch else f"epoch {st.epoch}"
     msg = (
         f"interrupted after step {st.step} ({where}); saved {run_dir / runs.LAST}. "
@@ -428,7 +468,8 @@ def _nonfinite_message(st: LoopState, epoch: int, batch: int, lv: float, bad, ru
     )
 
 
-def _finish(st: LoopState, built, spec, run_dir, reason, message, seconds) -> TrainResult:
+def _finish(st: LoopState, built, spec, run_dir, reason, message, seconds,
+            par=None) -> TrainResult:  # fmt: skip
     metrics: dict[str, Any] = {}
     if st.best_epoch is not None:
         metrics = {k: v for k, v in st.history_record(st.best_epoch).items()
@@ -439,7 +480,9 @@ def _finish(st: LoopState, built, spec, run_dir, reason, message, seconds) -> Tr
             st.best_state = load_checkpoint(run_dir / runs.BEST)["model"]
         if st.best_state is not None:
             built.model.load_state_dict(st.best_state)
-        tm, _ = measure(built, test, spec.train["batch_size"], spec.train["bptt"], "test_")
+        tm, _ = (measure if par is None else par.measure)(
+            built, test, spec.train["batch_size"], spec.train["bptt"], "test_"
+        )
         metrics.update(tm)
     return TrainResult(run_dir, st.best_epoch, st.epoch, metrics, list(st.history), seconds,
                        reason, message, st.monitor, built.task, st.step)  # fmt: skip

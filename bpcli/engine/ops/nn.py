@@ -164,6 +164,11 @@ def dropout(x, p: float = 0.5, training: bool = True, generator=None, seed=None)
         op_seed = int(seed)
     else:
         op_seed = int(bprandom.resolve(generator).integers(0, 2**63 - 1))
+    start, rows = bprandom.batch_shard()
+    if start and rows and x.data.size % rows == 0:
+        # NOTE: element i's mask is a hash of seed + (i + 1) * golden (kernels/dropout.py), so
+        # adding offset * golden to the seed gives this shard the global batch's elements.
+        op_seed = (op_seed + start * (x.data.size // rows) * 0x9E3779B97F4A7C15) % 2**64
     return Dropout.apply(x, p=p, seed=op_seed)[0]
 
 
