@@ -64,6 +64,7 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "epochs": (10, "posint"), "batch_size": (32, "posint"),
         "clip_grad_norm": (None, "posfloat?"), "clip_grad_value": (None, "posfloat?"),
         "early_stopping": (None, "early?"), "bptt": (64, "posint"), "log_every": (50, "posint"),
+        "sync_batchnorm": (False, "bool"),
     },
     "schedule": {
         "type": (REQUIRED, "str"), "interval": ("epoch", "interval"), "warmup": (0, "nonnegint"),
