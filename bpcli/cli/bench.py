@@ -39,6 +39,14 @@ from bpcli.cli.group import cli
     help="Instead: what gradient diagnostics cost on mlp-digits (off / epoch ends / every "
     "step), over N shuffled rounds of 5-epoch runs.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=2),
+    default=None,
+    metavar="N",
+    help="Instead: data-parallel training (bpcli[mpi]): samples/s of 1 process x 1 thread, "
+    "1 x N threads and N ranks x 1 thread, allreduce time per step, scaling efficiency.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per workload.")
 def bench_cmd(
     repeat: int,
@@ -46,6 +54,7 @@ def bench_cmd(
     only: tuple[str, ...],
     startup: bool,
     diag_rounds: int | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Time one training step of standard workloads in bpcli and, when installed, PyTorch.
@@ -64,6 +73,9 @@ def bench_cmd(
 
     if diag_rounds is not None:
         _diagnostics_overhead(diag_rounds, threads, as_json)
+        return
+    if workers is not None:
+        _data_parallel(workers, only, as_json)
         return
 
     results = bench.run(repeat=repeat, threads=threads, only=only or None)
@@ -88,6 +100,33 @@ def _diagnostics_overhead(rounds: int, threads: int | None, as_json: bool) -> No
     with contextlib.redirect_stdout(io.StringIO()):  # the JSON reporter prints its lines
         rows = measure(reporters, rounds=rounds)
     render.diag_overhead(rows, as_json=as_json)
+
+
+def _data_parallel(workers: int, only: tuple[str, ...], as_json: bool) -> None:
+    import json
+
+    from rich.table import Table
+
+    from bpcli.cli import render
+    from bpcli.dist.bench import run
+
+    rows = run(workers, only=only or None)
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps({**r.__dict__, "speedup": r.speedup(workers),
+                                   "efficiency": r.efficiency(workers)}))  # fmt: skip
+        return
+    n = workers
+    table = Table(title=f"data-parallel training, samples/s of a warm epoch ({n} workers)")
+    for col in ("workload", "params", "1 proc x 1 thr", f"1 proc x {n} thr", f"{n} ranks x 1 thr",
+                "speed-up", "efficiency", "allreduce/step", "GB/s"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "workload" else "right")
+    for r in rows:
+        s = r.samples_per_s
+        table.add_row(r.workload, f"{r.n_params:,}", f"{s['1x1']:,.0f}", f"{s[f'1x{n}']:,.0f}",
+                      f"{s[f'{n}x1']:,.0f}", f"{r.speedup(n):.2f}x", f"{r.efficiency(n):.0%}",
+                      f"{r.allreduce_ms:.2f} ms", f"{r.allreduce_gb_s:.2f}")  # fmt: skip
+    render.console().print(table)
 
 
 cli.add_command(bench_cmd)
