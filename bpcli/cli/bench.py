@@ -117,10 +117,11 @@ def _data_parallel(workers: int, only: tuple[str, ...], as_json: bool) -> None:
                                    "efficiency": r.efficiency(workers)}))  # fmt: skip
         return
     n = workers
-    table = Table(title=f"data-parallel training, samples/s of a warm epoch ({n} workers)")
-    for col in ("workload", "params", "1 proc x 1 thr", f"1 proc x {n} thr", f"{n} ranks x 1 thr",
-                "speed-up", "efficiency", "allreduce/step", "GB/s"):  # fmt: skip
-        table.add_column(col, justify="left" if col == "workload" else "right")
+    table = Table(title=f"samples/s of a warm epoch: processes x threads ({n} workers)",
+                  caption=f"speed-up and efficiency: {n}x1 against 1x1")  # fmt: skip
+    table.add_column("workload", no_wrap=True)
+    for col in ("params", "1x1", f"1x{n}", f"{n}x1", "speed-up", "effic.", "allreduce", "GB/s"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         s = r.samples_per_s
         table.add_row(r.workload, f"{r.n_params:,}", f"{s['1x1']:,.0f}", f"{s[f'1x{n}']:,.0f}",

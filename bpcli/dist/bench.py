@@ -25,7 +25,8 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 WIDE = """name = "mlp-784-1024"
 seed = 0
 [data]
-dataset = "{data}"
+dataset = "npz"
+options = {{path = "{data}"}}
 val = 0.0
 [model]
 layers = [{{type = "linear", out_features = 1024}}, {{type = "relu"}},
