@@ -66,8 +66,8 @@ def _specs(tmp: Path) -> dict[str, Path]:
 
 def _epoch_rate(spec: Path, tmp: Path, ranks: int, threads: int, epochs: int) -> float:
     out = tmp / f"run-{spec.stem}-{ranks}-{threads}"
-    cmd = [sys.executable, "-m", "bpcli", "train", str(spec), "--epochs", str(epochs),
-           "--out", str(out), "--overwrite", "--no-diagnose", "-q", "--threads", str(threads)]  # fmt: skip
+    cmd = [sys.executable, "-m", "bpcli", "train", str(spec), "--epochs", str(epochs), "--out",
+           str(out), "--overwrite", "--no-diagnose", "-q", "--threads", str(threads)]  # fmt: skip
     if ranks > 1:
         cmd = [mpiexec_path(), "-n", str(ranks), *cmd]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

@@ -14,9 +14,7 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError:
-        raise BpcliError(
-            "several ranks need mpi4py: pip install 'bpcli[mpi]'", "mpiexec"
-        ) from None
+        raise BpcliError("several ranks need mpi4py: pip install 'bpcli[mpi]'", "mpiexec") from None
     return MPI
 
 

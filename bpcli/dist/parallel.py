@@ -11,6 +11,7 @@ NaN guard, stopping) is the same on every rank.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from bpcli.app.training.evaluate import Meter, measure
@@ -157,7 +158,7 @@ class DataParallel:
                 p.grad = buf[off : off + k].reshape(p.data.shape)
             off += k
         loss_sum, count, correct, stop = (float(v) for v in buf[off:])
-        self.sums = (loss_sum, int(round(count)), int(round(correct)))
+        self.sums = (loss_sum, round(count), round(correct))
         self.stop = self.stop or stop > 0
         return loss_sum / self.n_global
 
