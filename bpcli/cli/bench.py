@@ -118,16 +118,19 @@ def _data_parallel(workers: int, only: tuple[str, ...], as_json: bool) -> None:
         return
     n = workers
     table = Table(title=f"samples/s of a warm epoch: processes x threads ({n} workers)",
-                  caption=f"speed-up and efficiency: {n}x1 against 1x1")  # fmt: skip
+                  caption=f"gain: {n}x1 over 1x1, eff.: gain / {n}")  # fmt: skip
     table.add_column("workload", no_wrap=True)
-    for col in ("params", "1x1", f"1x{n}", f"{n}x1", "speed-up", "effic.", "allreduce", "GB/s"):
+    for col in ("params", "1x1", f"1x{n}", f"{n}x1", "gain", "eff.", "allreduce", "GB/s"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         s = r.samples_per_s
-        table.add_row(r.workload, f"{r.n_params:,}", f"{s['1x1']:,.0f}", f"{s[f'1x{n}']:,.0f}",
-                      f"{s[f'{n}x1']:,.0f}", f"{r.speedup(n):.2f}x", f"{r.efficiency(n):.0%}",
-                      f"{r.allreduce_ms:.2f} ms", f"{r.allreduce_gb_s:.2f}")  # fmt: skip
-    render.console().print(table)
+        table.add_row(r.workload, f"{r.n_params / 1e6:.2f}M", f"{s['1x1']:,.0f}",
+                      f"{s[f'1x{n}']:,.0f}", f"{s[f'{n}x1']:,.0f}", f"{r.speedup(n):.2f}x",
+                      f"{r.efficiency(n):.0%}", f"{r.allreduce_ms:.2f} ms",
+                      f"{r.allreduce_gb_s:.2f}")  # fmt: skip
+    out = render.console()
+    out.width = max(out.width, 100)  # piped output is 80 columns: the numbers would be cut
+    out.print(table)
 
 
 cli.add_command(bench_cmd)

@@ -60,7 +60,7 @@ def _specs(tmp: Path) -> dict[str, Path]:
     x = rng.standard_normal((8192, 784), dtype=np.float32)
     np.savez(tmp / "wide.npz", x=x, y=rng.integers(0, 10, 8192))
     (tmp / "wide.toml").write_text(WIDE.format(data=(tmp / "wide.npz").as_posix()))
-    return {"mlp-digits": MODELS / "mlp-digits.toml", "mlp-784-1024-1024-10": tmp / "wide.toml",
+    return {"mlp-digits": MODELS / "mlp-digits.toml", "mlp-784-1024x2": tmp / "wide.toml",
             "cnn-digits": MODELS / "cnn-digits.toml"}  # fmt: skip
 
 
