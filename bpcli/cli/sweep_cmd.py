@@ -33,16 +33,32 @@ def sweep_cmd(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_
     Examples:
       bpcli sweep models/spirals.toml
       bpcli sweep models/spirals.toml --lr 1e-4:1e1:6 --init he,xavier --epochs 3 --jobs 2
+      mpiexec -n 4 bpcli sweep models/spirals.toml   # trials spread over 4 ranks
     """
+    from bpcli.cli.train import mpi_world_size
+
+    args = (spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_json)
+    if mpi_world_size() > 1:  # under mpiexec: the trials spread over the ranks
+        from bpcli.dist.guard import run_rank
+        from bpcli.dist.sweep import map_over_ranks
+
+        run_rank(lambda par: _sweep(*args, map_over_ranks(par), par.rank == 0), None)
+    else:
+        _sweep(*args)
+
+
+def _sweep(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_json,
+           map_runs=None, shows: bool = True) -> None:  # fmt: skip
     from bpcli.app.experiments.sweep import parse_lrs, sweep
     from bpcli.cli import render_sweep
 
     lrs = parse_lrs(lr_text)
     inits = [i.strip() for i in init_text.split(",") if i.strip()]
-    progress = None if as_json else render_sweep.run_progress
+    progress = None if as_json or not shows else render_sweep.run_progress
     result = sweep(spec_path, lrs, inits, epochs=epochs, seeds=seeds, jobs=jobs, out_dir=out,
-                   sets=sets, on_run=progress)  # fmt: skip
-    render_sweep.sweep_result(result, as_json=as_json)
+                   sets=sets, on_run=progress, map_runs=map_runs)  # fmt: skip
+    if result is not None:
+        render_sweep.sweep_result(result, as_json=as_json)
 
 
 @click.command("lr-find")

@@ -42,6 +42,9 @@ class Comm:
     def allgather(self, obj: Any) -> list[Any]:
         return self.world.allgather(obj)
 
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        return self.world.gather(obj, root=root)
+
     def abort(self, code: int) -> None:
         self.world.Abort(code)
 

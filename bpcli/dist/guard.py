@@ -1,6 +1,6 @@
 """Run one rank's command so that no error leaves the others waiting in a collective.
 
-Before the ranks' agreement point (``DataParallel.setup``) an error is handed to that same
+Before the ranks' agreement point (``DataParallel.agree``) an error is handed to that same
 collective, so every rank learns of it, rank 0 prints it once and all exit 2. After it, a
 rank that raises prints its one line (naming the rank) and calls ``MPI_Abort``: mpiexec then
 ends every rank, and the checkpoint on disk is the last complete one (writes are atomic).
@@ -49,7 +49,7 @@ class Guard:
     def _fail_before(self, message: str) -> None:
         """Hand the error to the agreement collective the other ranks wait in."""
         try:
-            self.par.setup(None, None, failed=message)
+            self.par.agree(None, failed=message)
         except AgreedError as e:
             if self.par.rank == 0:
                 click.echo(f"bpcli: {e}", err=True)

@@ -55,23 +55,31 @@ class DataParallel:
         self.setup_done = False  # past the agreement point: errors from here on abort
 
     # -- start --------------------------------------------------------------------------------
-    def setup(self, st, built, failed: str | None = None) -> None:
+    def setup(self, st, built) -> None:
         """Agree on spec, data and version, check the batches can be split, broadcast rank 0's
-        parameters and buffers. Every rank calls it (``failed``: the error a rank met before
-        getting here), so an error on some ranks ends all of them alike."""
+        parameters and buffers."""
+        splits = {k: None if d is None else d.content_hash()
+                  for k, d in built.splits._asdict().items()}  # fmt: skip
+        self.agree({"spec": st.spec_hash, "data": splits})
+        self._check_batches(built, st.spec)
+        self.broadcast_state(built.model)
+        if st.spec.train.get("sync_batchnorm"):
+            from bpcli.dist.syncbn import sync_batchnorm
+
+            sync_batchnorm(built.model, self)
+
+    def agree(self, mine: dict | None, failed: str | None = None) -> None:
+        """The agreement point: every rank calls it, with what must be equal everywhere or
+        with the error it met before getting here (``failed``), so an error on some ranks
+        or a difference ends all of them alike (AgreedError) instead of a hang."""
         import bpcli
 
-        mine = None
-        if failed is None:
-            splits = {k: None if d is None else d.content_hash()
-                      for k, d in built.splits._asdict().items()}  # fmt: skip
-            mine = {"spec": st.spec_hash, "data": splits, "bpcli version": bpcli.__version__}
+        mine = None if failed is not None else {**mine, "bpcli version": bpcli.__version__}
         gathered = self.comm.allgather((failed, mine))
         errors = [(r, e) for r, (e, _) in enumerate(gathered) if e is not None]
         if errors:
             r, e = errors[0]
-            who = "every rank" if len(errors) == self.size else f"rank {r}"
-            raise AgreedError(f"{e} (on {who})" if who != "every rank" else e, "") from None
+            raise AgreedError(e if len(errors) == self.size else f"{e} (on rank {r})", "")
         differ = [k for k in mine if any(g[1][k] != gathered[0][1][k] for g in gathered)]
         if differ:
             ranks = [r for r, g in enumerate(gathered) if g[1] != gathered[0][1]]
@@ -80,12 +88,6 @@ class DataParallel:
                 "must run the same bpcli on the same spec and data",
                 "mpiexec",
             )
-        self._check_batches(built, st.spec)
-        self.broadcast_state(built.model)
-        if st.spec.train.get("sync_batchnorm"):
-            from bpcli.dist.syncbn import sync_batchnorm
-
-            sync_batchnorm(built.model, self)
         self.setup_done = True
 
     def _check_batches(self, built, spec) -> None:

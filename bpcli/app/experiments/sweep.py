@@ -208,9 +208,12 @@ def run_one(spec_path: str, lr: float, init: str, seed: int, epochs: int, run_di
 
 def sweep(spec_path: str | Path, lrs: list[float], inits: list[str], epochs: int = 3,
           seeds: int = 1, jobs: int = 1, out_dir: str | Path | None = None,
-          sets: tuple[str, ...] = (), on_run=None) -> SweepResult:  # fmt: skip
+          sets: tuple[str, ...] = (), on_run=None,
+          map_runs=None) -> SweepResult | None:  # fmt: skip
     """Train every (lr, init, seed) for ``epochs`` epochs; ``on_run(run, done, total)`` is
-    called as each finishes. ``jobs > 1`` runs them in that many worker processes."""
+    called as each finishes. ``jobs > 1`` runs them in that many worker processes.
+    ``map_runs(run_one, args_list)`` runs them instead (``bpcli.dist.sweep``: over MPI ranks);
+    where it returns None another process gathers the results, and so does this function."""
     from bpcli.app.spec.schema import load_spec
 
     t0 = time.perf_counter()
@@ -238,7 +241,15 @@ def sweep(spec_path: str | Path, lrs: list[float], inits: list[str], epochs: int
                  for lr, init, seed in grid]  # fmt: skip
     result = SweepResult(spec_path, list(lrs), list(inits), [base + s for s in range(seeds)],
                          epochs, "loss", out_dir=str(out))  # fmt: skip
-    if jobs == 1:
+    if map_runs is not None:
+        runs = map_runs(run_one, jobs_args)
+        if runs is None:
+            return None
+        for i, run in enumerate(runs):
+            result.runs.append(run)
+            if on_run:
+                on_run(run, i + 1, len(runs))
+    elif jobs == 1:
         for i, a in enumerate(jobs_args):
             result.runs.append(run_one(*a))
             if on_run:
