@@ -402,7 +402,8 @@ def test_the_vectorised_calm_rows_raise_no_flag():
                                 np.full((n, 3), 40.0)], axis=-1)  # fmt: skip
         stepped = (rng.random(n) < 0.9) * 1.0
         rec.head[:] = np.stack([np.ones(n), np.arange(1.0, n + 1), rng.choice([0.0, 0.1], n),
-                                stepped, np.full(n, np.nan)], axis=1)  # fmt: skip
+                                stepped, np.full(n, np.nan), np.full(n, np.nan)],
+                               axis=1)  # fmt: skip
         rec.n = n
         derived = rec.derive()
         lists = rec.lists(derived)

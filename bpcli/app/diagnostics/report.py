@@ -40,7 +40,7 @@ class ActStats:
     type: str
     units: int
     dead: float | None = None  # ReLU: fraction of units at zero for the whole batch
-    saturated: float | None = None  # sigmoid/tanh: units within 1% of a bound for the batch
+    saturated: float | None = None  # sigmoid/tanh: share of outputs within 1% of a bound
     mean: float = 0.0
     source: str = ""  # the weighted layer feeding it
 
@@ -69,9 +69,13 @@ class DiagReport:
     flags: list[rules.Flag] = field(default_factory=list)
     nonfinite: bool = False
     grad_total: float = 0.0  # the L2 norm of all gradients together
+    # root mean square of the first weighted layer's input, kept where it is too large
+    input_rms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k not in _LISTS}
+        if d.get("input_rms") is None:  # the line of a calm check point has no such key
+            d.pop("input_rms", None)
         d.update({k: [dict(x.__dict__) for x in getattr(self, k)] for k in _LISTS})
         return _finite_json({"kind": "diag", **d})
 
@@ -91,6 +95,7 @@ class DiagReport:
             [rules.Flag(**f) for f in d.get("flags", [])],
             d.get("nonfinite", False),
             as_float(d.get("grad_total", 0.0)),
+            d.get("input_rms"),
         )
 
     def layer_norms(self) -> dict[str, float]:

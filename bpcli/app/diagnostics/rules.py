@@ -27,6 +27,7 @@ BN_VAR_COLLAPSE = 1e-4
 HISTORY = 50  # check points the growth rule compares against
 CONVERGED = 1e-2  # gradient norm relative to the first check point's
 BPTT_BOUNDARY = 0.1  # boundary gradient vs the largest parameter gradient norm
+INPUT_RMS = 50.0  # root mean square of the first weighted layer's input: not scaled
 
 # Activation layers whose outputs are checked, by class name: what "unhealthy" means for each.
 DEAD = ("ReLU",)
@@ -39,7 +40,8 @@ SATURATION_MARGIN = 0.01  # within 1% of the output range from a bound
 class Flag:
     """One problem found at a check point."""
 
-    kind: str  # vanishing, exploding, dead_units, saturation, update_ratio, batchnorm, bptt
+    kind: str  # inputs, vanishing, exploding, dead_units, saturation, update_ratio, batchnorm,
+    # bptt
     severity: str  # "warn" or "error"
     layers: list[str]
     evidence: str
@@ -138,7 +140,8 @@ def check(report, history: list, info: ModelInfo, recent: Recent | None = None) 
     if _calm(report, recent):
         return []
     flags = []
-    for rule in (_exploding, _vanishing, _dead, _saturated, _update_ratio, _batchnorm, _bptt):
+    for rule in (_inputs, _exploding, _vanishing, _dead, _saturated, _update_ratio, _batchnorm,
+                 _bptt):  # fmt: skip
         flag = rule(report, recent, info, flags)
         if flag is not None:
             flags.append(flag)
@@ -150,6 +153,8 @@ def _calm(report, recent: Recent) -> bool:
     pass over its numbers rather than seven rules (--diagnose=1 asks at every step). False
     when unsure; the rules then decide."""
     if report.nonfinite or report.norms or report.bptt:
+        return False
+    if report.input_rms is not None and report.input_rms > INPUT_RMS:
         return False
     if recent.totals and report.grad_total > EXPLODE_GROWTH * recent.totals[0]:
         return False  # the smallest recent total, not the median: safe side of _exploding
@@ -224,6 +229,22 @@ def _spec_init(info: ModelInfo) -> str:
 
 
 # -- rules ----------------------------------------------------------------------------------
+def _inputs(report, recent, info, flags) -> Flag | None:
+    rms = report.input_rms
+    if rms is None or not rms > INPUT_RMS:
+        return None
+    first = info.layers[0][0] if info.layers else ""
+    return Flag(
+        "inputs",
+        "warn",
+        [first] if first else [],
+        f"the inputs of {first or 'the first layer'} have a root mean square of {_g(rms)} "
+        "(standardised data: about 1): its gradient and first steps are that many times too "
+        "large",
+        "standardise the inputs: data.standardize = true",
+    )
+
+
 def _exploding(report, recent: Recent, info, flags) -> Flag | None:
     # The recent past is the reference (and keeps --diagnose=1 at O(1) per step).
     finite = recent.totals
@@ -349,9 +370,9 @@ def _saturated(report, recent, info, flags) -> Flag | None:
         return None
     evidence = (
         ", ".join(
-            f"{a.name} ({a.type.lower()}) {100 * a.saturated:.0f}% of {a.units} units" for a in bad
+            f"{a.name} ({a.type.lower()}) {100 * a.saturated:.0f}%" for a in bad
         )
-        + " within 1% of a bound for the whole batch"
+        + " of the outputs within 1% of a bound over the batch"
     )
     scale = _init_scale(info, info.before.get(bad[0].name, ""))
     if scale:

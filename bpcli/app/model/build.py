@@ -61,7 +61,7 @@ def _err(spec: Spec, path: str, msg: str) -> BpcliError:
     return BpcliError(msg, f"{spec.source}: {path}")
 
 
-def _call(spec: Spec, path: str, fn, *args, **kwargs):
+def _call(spec: Spec, path: str, fn, /, *args, **kwargs):
     """Call a registered constructor; its complaints become errors naming the spec field."""
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
