@@ -22,12 +22,13 @@ when the run stops (a non-finite step is flagged there, the step it went non-fin
 
 from __future__ import annotations
 
+import json
 import math
 from operator import is_
 
 import numpy as np
 
-from bpcli.app.diagnostics import rules
+from bpcli.app.diagnostics import names, rules
 from bpcli.app.diagnostics.record import DELTA, INPUT, STEPPED, Layout, Record, write_out
 from bpcli.app.diagnostics.report import (  # noqa: F401  (the public names, re-exported)
     ActStats,
@@ -117,6 +118,9 @@ class Diagnostics:
         self._backward_done = False
         self._state_in: list[Tensor] = []
         self._held: list[DiagReport] = []  # flushed without a sink, for the next flush()
+        # the readable layer names, written before the first check point's line
+        self._names_line: str | None = json.dumps({"kind": "diag_layers",
+                                                   "names": names.labels(model)})  # fmt: skip
 
     # -- when ----------------------------------------------------------------------------------
     def wants(self, step: int, last_of_epoch: bool) -> bool:
@@ -210,6 +214,8 @@ class Diagnostics:
         lines, reports = write_out(self.record, self.model_info, self._recent,
                                    self.reports or self.sink is None)  # fmt: skip
         if self.sink is not None and lines:
+            if self._names_line is not None:
+                lines, self._names_line = [self._names_line, *lines], None
             self.sink(lines, reports)
         held, self._held = self._held, []
         return held + reports
@@ -346,10 +352,10 @@ class Diagnostics:
 
     def _input_observer(self, j: int):
         def hook(module, args, out):
-            if self._seen[j] or not args or not isinstance(args[0], Tensor):
+            if self._seen[j] or not args:
                 return
             self._seen[j] = True
-            x = args[0].data
+            x = args[0].data if isinstance(args[0], Tensor) else np.asarray(args[0])
             if x.size and x.dtype.kind == "f":  # token ids (an embedding's input) have no scale
                 self.record.head[self._row, INPUT] = math.sqrt(float(np.vdot(x, x)) / x.size)
 

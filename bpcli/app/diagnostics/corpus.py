@@ -148,13 +148,18 @@ def metric_mode(metric: str) -> str:
     return "min" if metric.endswith("loss") or metric.endswith(("mse", "mae", "perplexity")) else "max"
 
 
+IMPROVED = 0.01  # a fix must better the metric by more than 1% to count as helping
+
+
 def better(a: float, b: float, metric: str) -> bool:
-    """Is ``a`` strictly better than ``b`` (NaN is worse than anything)?"""
+    """Is ``a`` better than ``b`` by more than ``IMPROVED`` of it (NaN: worse than anything)?"""
     if not math.isfinite(a):
         return False
     if not math.isfinite(b):
         return True
-    return a < b if metric_mode(metric) == "min" else a > b
+    if metric_mode(metric) == "min":
+        return a < b - IMPROVED * abs(b)
+    return a > b + IMPROVED * abs(b)
 
 
 def _accuracy(result) -> float | None:
@@ -189,4 +194,88 @@ def score(outcomes: list[Outcome]) -> list[KindScore]:
         fp = sum(1 for o in outcomes if o.case.healthy and kind in o.raised)
         if tp or fn or fp:
             out.append(KindScore(kind, tp, fp, fn))
+    return out
+
+
+# -- margins ----------------------------------------------------------------------------------
+# Per rule: the measurement, its threshold and whether a larger value is the problem.
+def thresholds() -> dict[str, tuple[str, float, bool]]:
+    from bpcli.app.diagnostics import rules, verdict
+
+    return {
+        "vanishing": ("orders of magnitude first layer below largest", rules.VANISH_ORDERS, True),
+        "dead_units": ("largest share of dead ReLU units", rules.DEAD_FRAC, True),
+        "saturation": ("largest share of saturated outputs", rules.SATURATED_FRAC, True),
+        "saturation loss": ("saturated runs: last training loss / chance loss",
+                            verdict.SATURATION_LOSS, True),
+        "batchnorm": ("largest share of collapsed BatchNorm channels", 0.5, True),
+        "inputs": ("root mean square of the inputs", rules.INPUT_RMS, True),
+        "exploding": ("largest epoch training loss / chance loss", verdict.LOSS_BLOWUP, True),
+        "update_ratio": ("last/first epoch training loss (stall)", verdict.STALL, True),
+    }
+
+
+def measure(o: Outcome) -> dict[str, float]:
+    """What each rule measured on the run, at its worst check point or epoch."""
+    import numpy as np
+
+    from bpcli.app.diagnostics import verdict
+    from bpcli.app.store import runs
+
+    recs = list(runs.read_metrics(o.run_dir / runs.METRICS_FILE))
+    diag = [r for r in recs if r.get("kind") == "diag"]
+    epochs = [r for r in recs if r.get("kind") == "epoch"]
+    m = {k: 0.0 for k in thresholds()}
+    for r in diag:
+        ws = [p["grad_norm"] for p in r["params"] if len(p["shape"]) >= 2
+              and isinstance(p["grad_norm"], float)]  # fmt: skip
+        if len(ws) >= 3 and ws[0] > 0:
+            m["vanishing"] = max(m["vanishing"], math.log10(max(ws) / ws[0]))
+        elif len(ws) >= 3 and max(ws) > 0:
+            m["vanishing"] = math.inf
+        for a in r["activations"]:
+            if a.get("dead") is not None:
+                m["dead_units"] = max(m["dead_units"], a["dead"])
+            if a.get("saturated") is not None:
+                m["saturation"] = max(m["saturation"], a["saturated"])
+        for n in r.get("norms", []):
+            m["batchnorm"] = max(m["batchnorm"], n["collapsed"] or 0.0)
+    spec = case_spec(o.case, o.run_dir.parent / "data")
+    from bpcli.app.model.build import build
+
+    x = build(spec).splits.train.x
+    if x.dtype.kind == "f":
+        m["inputs"] = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    manifest = json_load(o.run_dir / "manifest.json")
+    chance = verdict.chance_loss(manifest.get("data", {}).get("n_classes"))
+    losses = [e["train_loss"] for e in epochs if isinstance(e.get("train_loss"), int | float)]
+    if chance and losses:
+        m["exploding"] = max(x if math.isfinite(x) else math.inf for x in losses) / chance
+    if losses:
+        m["update_ratio"] = losses[-1] / losses[0] if losses[0] else math.inf
+    if chance and losses and m["saturation"] >= thresholds()["saturation"][1]:
+        m["saturation loss"] = losses[-1] / chance
+    return m
+
+
+def json_load(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def margins(outcomes: list[Outcome]) -> list[tuple]:
+    """Per rule: (kind, what, threshold, worst healthy value, weakest broken value of the runs
+    labelled with it): a threshold between the two with room on both sides is calibrated."""
+    ms = {o.case.name: measure(o) for o in outcomes}
+    out = []
+    for kind, (what, limit, _) in thresholds().items():
+        healthy = [ms[o.case.name][kind] for o in outcomes if o.case.healthy]
+        label = kind.split()[0]
+        broken = [ms[o.case.name][kind] for o in outcomes if label in o.case.expect]
+        out.append((kind, what, limit, max(healthy, default=math.nan),
+                    min(broken, default=math.nan)))  # fmt: skip
     return out

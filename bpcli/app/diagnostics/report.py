@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpcli.app.diagnostics import rules
+from bpcli.app.diagnostics import rules, verdict
 
 
 @dataclass
@@ -131,13 +131,32 @@ class RunDiagnostics:
 
     Attributes:
         reports: the check points in step order.
-        timeline: one entry per kind of flag raised: ``kind``, ``severity``, ``steps`` (the
-            check points that raised it), and the latest ``layers``, ``evidence``, ``suggestion``.
+        timeline: one entry per kind of flag raised: ``kind``, ``severity`` (``info`` where
+            the run-level verdict did not confirm it, with ``why``), ``steps`` and ``epochs``
+            (the check points that raised it), and the latest ``layers``, ``evidence``,
+            ``suggestion``.
     """
 
     run_dir: str
     reports: list[DiagReport]
     timeline: list[dict[str, Any]]
+    epochs: list[dict[str, Any]] = field(default_factory=list)  # the run's "epoch" lines
+    names: dict[str, str] = field(default_factory=dict)  # module path -> readable name
+
+    def label(self, name: str) -> str:
+        """``3`` -> ``3 linear (128→64)`` (``names.label_of``)."""
+        from bpcli.app.diagnostics.names import label_of
+
+        return label_of(name, self.names)
+
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        """The timeline's warn and error entries (the rest are notes)."""
+        return [e for e in self.timeline if e["severity"] != "info"]
+
+    @property
+    def notes(self) -> list[dict[str, Any]]:
+        return [e for e in self.timeline if e["severity"] == "info"]
 
     def series(self, key: str = "grad_norm") -> dict[str, list[float]]:
         """Per parameter name, ``key`` at every check point (NaN where it is missing)."""
@@ -158,6 +177,7 @@ class RunDiagnostics:
                 "grad_norm": self.series("grad_norm"),
                 "update_ratio": self.series("update_ratio"),
                 "flags": self.timeline,
+                "names": self.names,
                 "last": self.reports[-1].to_dict() if self.reports else None,
             }
         )
@@ -174,8 +194,8 @@ def load_run(run_dir) -> RunDiagnostics:
     if not path.is_file():
         raise BpcliError(f"no {runs.METRICS_FILE} here: not a run directory", str(run_dir))
     try:
-        reports = [DiagReport.from_dict(r) for r in runs.read_metrics(path)
-                   if r.get("kind") == "diag"]  # fmt: skip
+        records = list(runs.read_metrics(path))
+        reports = [DiagReport.from_dict(r) for r in records if r.get("kind") == "diag"]
     except (KeyError, TypeError) as e:
         raise BpcliError(f"malformed diagnostics line: {e}", str(path)) from None
     if not reports:
@@ -191,5 +211,40 @@ def load_run(run_dir) -> RunDiagnostics:
                 {"kind": f.kind, "layers": f.layers, "severity": f.severity, "steps": []},
             )
             entry["steps"].append(r.step)
-            entry.update(layers=f.layers, evidence=f.evidence, suggestion=f.suggestion)
-    return RunDiagnostics(str(run_dir), reports, list(timeline.values()))
+            entry.setdefault("epochs", []).append(r.epoch)
+            entry.update(layers=f.layers, evidence=f.evidence, suggestion=f.suggestion,
+                         set=f.set)  # fmt: skip
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    chance = verdict.chance_loss(_manifest(run_dir).get("data", {}).get("n_classes"))
+    init = _spec_init(run_dir)
+    kind = init.get("type") if isinstance(init, dict) else init
+    judged = verdict.judge(list(timeline.values()), epochs, chance,
+                           any(r.nonfinite for r in reports), reports[-1].lr,
+                           kind in rules.HAND_DRAWN)  # fmt: skip
+    labels: dict[str, str] = {}
+    for r in records:
+        if r.get("kind") == "diag_layers" and isinstance(r.get("names"), dict):
+            labels = r["names"]
+    return RunDiagnostics(str(run_dir), reports, judged, epochs, labels)
+
+
+def _spec_init(run_dir):
+    """The run's spec model.init (None if unreadable or not given)."""
+    import tomllib
+    from pathlib import Path
+
+    try:
+        raw = tomllib.loads((Path(run_dir) / "spec.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw.get("model", {}).get("init")
+
+
+def _manifest(run_dir) -> dict:
+    from pathlib import Path
+
+    p = Path(run_dir) / "manifest.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

@@ -46,6 +46,7 @@ class Flag:
     layers: list[str]
     evidence: str
     suggestion: str
+    set: list[str] = field(default_factory=list)  # the fix as --set overrides, where it is one
 
 
 @dataclass
@@ -208,6 +209,23 @@ def _weights(report) -> list:
     return [p for p in report.params if len(p.shape) >= 2]
 
 
+HE = 'model.init={type = "he_normal", nonlinearity = "relu"}'
+HAND_DRAWN = ("normal", "uniform", "trunc_normal", "constant", "zeros", "ones")
+
+
+def _custom_init(info: ModelInfo) -> bool:
+    """The spec draws the weights at a scale of its own (not He/Xavier/LeCun/orthogonal)."""
+    init = info.context.get("init")
+    kind = init.get("type") if isinstance(init, dict) else init
+    return kind in HAND_DRAWN
+
+
+def _standard_init(info: ModelInfo) -> list[str]:
+    """He for ReLU nets, Xavier for tanh/sigmoid ones: the scale that keeps signals steady."""
+    saturating = any(k in SATURATING for _, _, k in info.activations)
+    return ['model.init={type = "xavier_normal"}'] if saturating else [HE]
+
+
 def _init_scale(info: ModelInfo, layer: str) -> str:
     """``0 weight std 0.10, He 0.18, Xavier 0.13`` for the layer's current weights."""
     mod = info.module(layer)
@@ -242,6 +260,7 @@ def _inputs(report, recent, info, flags) -> Flag | None:
         "(standardised data: about 1): its gradient and first steps are that many times too "
         "large",
         "standardise the inputs: data.standardize = true",
+        ["data.standardize=true"],
     )
 
 
@@ -266,6 +285,7 @@ def _exploding(report, recent: Recent, info, flags) -> Flag | None:
             f"non-finite gradient at step {report.step}, first in {bad}{seen}",
             f"clip gradients: train.clip_grad_norm = {_round1(clip):g} (the typical norm seen), "
             f"and lower the learning rate: optimizer.lr = {_round1(lr / 10):g} (now {_g(lr)})",
+            [f"optimizer.lr={_round1(lr / 10):g}"],
         )
     total = _total(report)
     if finite and total > EXPLODE_GROWTH * _median(finite):
@@ -280,6 +300,7 @@ def _exploding(report, recent: Recent, info, flags) -> Flag | None:
             f"({_g(top.grad_norm)})",
             f"clip gradients: train.clip_grad_norm = {_round1(med):g}; or lower the learning "
             f"rate: optimizer.lr = {_round1(lr / 10):g} (now {_g(lr)})",
+            [f"optimizer.lr={_round1(lr / 10):g}"],
         )
     return None
 
@@ -326,12 +347,17 @@ def _vanishing(report, recent, info, flags) -> Flag | None:
         )
     else:
         fix = "add normalisation (batch_norm1d, layer_norm) or residual connections"
+    he = HE
+    sets = [f"model.layers.{n}.type=relu" for n, _, k in info.activations
+            if k in ("Sigmoid", "Tanh", "Hardtanh") and n.isdigit()]  # fmt: skip
+    sets = sets + [he] if sets or "ReLU" in kinds else []
     return Flag(
         "vanishing",
         "warn",
         layers,
         evidence + ("; cause: " + "; ".join(cause) if cause else ""),
         fix,
+        sets,
     )
 
 
@@ -342,7 +368,7 @@ def _dead(report, recent, info, flags) -> Flag | None:
     evidence = "units at 0 for the whole batch: " + ", ".join(
         f"{a.name} {100 * a.dead:.0f}% of {a.units}" for a in bad
     )
-    fix = []
+    fix, sets = [], []
     for a in bad:
         src = info.module(info.before.get(a.name, ""))
         bias = getattr(src, "bias", None) if src is not None else None
@@ -352,6 +378,7 @@ def _dead(report, recent, info, flags) -> Flag | None:
                 f"{_g(float(bias.data.mean()))}, pushing pre-activations below 0"
             )
             fix.append('start the biases at zero: model.bias_init = "zeros"')
+            sets = ["model.bias_init=zeros"]
             break
     lr = report.lr
     fix.append(
@@ -359,7 +386,8 @@ def _dead(report, recent, info, flags) -> Flag | None:
         f'"he_normal", nonlinearity = "relu"}}), or a lower learning rate: optimizer.lr = '
         f"{_round1(lr / 10):g} (now {_g(lr)})"
     )
-    return Flag("dead_units", "warn", [a.name for a in bad], evidence, "; ".join(fix))
+    sets = sets or [f"optimizer.lr={_round1(lr / 10):g}"]
+    return Flag("dead_units", "warn", [a.name for a in bad], evidence, "; ".join(fix), sets)
 
 
 def _saturated(report, recent, info, flags) -> Flag | None:
@@ -381,7 +409,12 @@ def _saturated(report, recent, info, flags) -> Flag | None:
         'initialise with Xavier (model.init = {type = "xavier_normal"}), put batch_norm1d '
         'before the activation, or use {type = "relu"} with He init'
     )
-    return Flag("saturation", "warn", [a.name for a in bad], evidence, fix)
+    # Xavier scale fixes a tanh net; a deep sigmoid net vanishes at Xavier's scale too
+    # (corpus: sigmoid-xavier), so it gets ReLU and He like a vanishing one.
+    sig = [n for n, _, k in info.activations if k == "Sigmoid" and n.isdigit()]
+    sets = ([f"model.layers.{n}.type=relu" for n in sig] + [HE] if sig
+            else ['model.init={type = "xavier_normal"}'])  # fmt: skip
+    return Flag("saturation", "warn", [a.name for a in bad], evidence, fix, sets)
 
 
 def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
@@ -410,6 +443,7 @@ def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
             f"median update/weight ratio {_g(ratio)} (healthy near 1e-3): each step "
             f"moves the weights by {_share(ratio)} their norm",
             f"lower the learning rate: optimizer.lr = {suggest:g} (now {_g(lr)})",
+            [f"optimizer.lr={suggest:g}"],
         )
     # Small steps are meant when a schedule has decayed the learning rate, or when the model
     # has converged (gradients 100x below the first check point's): judge only neither.
@@ -419,13 +453,18 @@ def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
         and lr >= 0.5 * recent.peak_lr(lr)
         and _total(report) >= CONVERGED * first
     ):
-        suggest = min(suggest, _round1(10 * lr))
+        # a step towards the healthy ratio, but no more than 1000x at once (measured on the
+        # corpus: 10x left the learning-rate runs stalled)
+        suggest = min(suggest, _round1(1000 * lr))
         return Flag(
             "update_ratio",
             "warn",
             names,
             f"median update/weight ratio {_g(ratio)} (healthy near 1e-3): the weights hardly move",
-            f"raise the learning rate: optimizer.lr = {suggest:g} (now {_g(lr)})",
+            f"raise the learning rate: optimizer.lr = {suggest:g} (now {_g(lr)})"
+            + (f"; or, as the weights were drawn by hand ({_spec_init(info)}), start them at "
+               "their standard scale" if _custom_init(info) else ""),
+            _standard_init(info) if _custom_init(info) else [f"optimizer.lr={suggest:g}"],
         )
     return None
 
@@ -444,7 +483,8 @@ def _batchnorm(report, recent, info, flags) -> Flag | None:
         "the layer before the BatchNorm outputs near-constant channels (dead ReLUs, "
         "collapsed weights): check its dead units, lower the learning rate or weight decay"
     )
-    return Flag("batchnorm", "warn", [n.name for n in bad], evidence, fix)
+    return Flag("batchnorm", "warn", [n.name for n in bad], evidence, fix,
+                ['model.init={type = "he_normal", nonlinearity = "relu"}'])
 
 
 def _bptt(report, recent, info, flags) -> Flag | None:
@@ -464,4 +504,5 @@ def _bptt(report, recent, info, flags) -> Flag | None:
         f"({100 * g / top:.0f}% of the largest parameter gradient): truncated BPTT cuts "
         "dependencies the model is still learning from",
         f"a longer window: train.bptt = {2 * window if window else 128}",
+        [f"train.bptt={2 * window if window else 128}"],
     )
