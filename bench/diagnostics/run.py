@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
         cases = [c for c in cases if c.name in args.only]
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=max(150, Console().width))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         outcomes = []

@@ -103,3 +103,33 @@ def test_readable_layer_names():
                      "3": "3 batch_norm1d (64)"}  # fmt: skip
     assert label_of("2.weight", names) == "2 linear (128→64) weight"
     assert label_of("9", names) == "9"
+
+
+# -- charts -----------------------------------------------------------------------------------
+def _png_ok(path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    img = np.asarray(Image.open(path).convert("L"))
+    assert img.shape[0] > 400 and img.shape[1] > 600
+    assert (img < 128).mean() > 0.01  # lines and text drawn, not a blank page
+
+
+@pytest.mark.parametrize("name", ["mlp-adam", "lstm", "onnx-mlp"])
+def test_charts_of_a_classifier_a_language_model_and_an_onnx_run(name, tmp_path):
+    from bpcli.app.diagnostics.report import load_run
+    from bpcli.cli import render_charts
+
+    o = corpus.run_case(BY_NAME[name], tmp_path)
+    run = load_run(o.run_dir)
+    for ext in ("png", "svg", "html"):
+        render_charts.save(render_charts.run_figure(run), str(tmp_path / f"c.{ext}"))
+    _png_ok(tmp_path / "c.png")
+    for ext in ("svg", "html"):
+        text = (tmp_path / f"c.{ext}").read_text()
+        assert "<svg" in text and "<script" not in text and "@import" not in text
+        assert "<text" not in text  # glyphs drawn as paths: no font to fetch or to lack
+        assert 'href="http' not in text and "url(http" not in text
+    fig = render_charts.compare_figure([("a", run.epochs), ("b", run.epochs)], "val_loss")
+    render_charts.save(fig, str(tmp_path / "cmp.png"))
+    _png_ok(tmp_path / "cmp.png")

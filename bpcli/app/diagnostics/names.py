@@ -11,7 +11,9 @@ import re
 def spec_type(module) -> str:
     """``BatchNorm1d`` -> ``batch_norm1d``, ``Conv2d`` -> ``conv2d``, ``LSTM`` -> ``lstm``."""
     name = type(module).__name__
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
+    # a capital after a lowercase letter starts a word; ReLU is one word (leaky_relu)
+    name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name.replace("ReLU", "Relu"))
+    return name.lower()
 
 
 def sizes(module) -> str:

@@ -2,8 +2,10 @@
 it (evidence), and a fix drawn from the model itself (its activations, its weights' scale
 against He/Xavier, its learning rate, the norms observed so far).
 
-Thresholds are deliberately wide: a flag must mean something on first reading, so a healthy
-run (models/mlp-digits.toml, models/deep-relu-he.toml) raises none.
+Thresholds are calibrated on the labelled corpus of bench/diagnostics (``make
+diagnostics-corpus`` prints each one's margin): no healthy run there raises a flag, every broken
+run raises its kind. A check point's flag is a candidate: the run-level ``verdict`` keeps the
+exploding, saturation and update-ratio flags only where the loss suffered with them.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-VANISH_ORDERS = 3.0  # first-layer gradient norm this many orders below the largest: vanishing
+VANISH_ORDERS = 2.3  # first-layer gradient norm this many orders below the largest: vanishing
 VANISH_LAYER_ORDERS = 2.0  # a layer this many orders below the largest is named
 EXPLODE_GROWTH = 10.0  # total norm this many times the median of earlier check points
-DEAD_FRAC = 0.5
+DEAD_FRAC = 0.6
 SATURATED_FRAC = 0.5
 RATIO_HEALTHY = 1e-3
 RATIO_HIGH, RATIO_LOW = 1e-1, 1e-5
