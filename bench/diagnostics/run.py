@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bpcli.app.diagnostics import corpus  # noqa: E402
+from bpcli.app.diagnostics import corpus
 
 CORPUS = Path(__file__).resolve().parent / "corpus.toml"
 
@@ -28,8 +28,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", nargs="+", default=(), help="only these runs")
     ap.add_argument("--json", help="write the outcomes as JSON lines here")
     ap.add_argument("--keep", help="train in this directory (kept) instead of a temporary one")
-    ap.add_argument("--try-fix", action="store_true",
-                    help="also train every flagged broken run with its suggested fix")
+    ap.add_argument(
+        "--try-fix",
+        action="store_true",
+        help="also train every flagged broken run with its suggested fix",
+    )
     args = ap.parse_args(argv)
     cases = corpus.load_corpus(CORPUS)
     if args.fast:
@@ -50,8 +53,10 @@ def main(argv: list[str]) -> int:
             o = corpus.run_case(c, work)
             outcomes.append(o)
             mark = "ok  " if o.ok else "FAIL"
-            console.print(f"{mark} {c.name:28s} {o.seconds:5.1f}s  expect "
-                          f"{','.join(c.expect) or '-':14s} raised {','.join(o.raised) or '-'}")
+            console.print(
+                f"{mark} {c.name:28s} {o.seconds:5.1f}s  expect "
+                f"{','.join(c.expect) or '-':14s} raised {','.join(o.raised) or '-'}"
+            )
         fixes = try_fixes(outcomes, work, console) if args.try_fix else []
     console.print(runs_table(outcomes))
     if fixes:
@@ -60,9 +65,11 @@ def main(argv: list[str]) -> int:
     console.print(scores_table(corpus.score(outcomes)))
     bad = [o for o in outcomes if not o.ok]
     healthy = [o for o in outcomes if o.case.healthy]
-    console.print(f"{len(healthy) - sum(1 for o in healthy if o.raised)}/{len(healthy)} healthy "
-                  f"runs quiet, {sum(1 for o in outcomes if not o.case.healthy and o.ok)}/"
-                  f"{len(outcomes) - len(healthy)} broken runs raise their kind")
+    console.print(
+        f"{len(healthy) - sum(1 for o in healthy if o.raised)}/{len(healthy)} healthy "
+        f"runs quiet, {sum(1 for o in outcomes if not o.case.healthy and o.ok)}/"
+        f"{len(outcomes) - len(healthy)} broken runs raise their kind"
+    )
     if args.json:
         with open(args.json, "w") as f:
             for o in outcomes:
@@ -81,33 +88,66 @@ def try_fixes(outcomes, work, console) -> list[tuple]:
             continue
         fixed = corpus.run_case(o.case, work, extra=entry["set"], name=o.case.name + "-fix")
         up = corpus.better(fixed.value, o.value, o.monitor)
-        out.append((o.case.name, entry["kind"], entry["set"], o.value, fixed.value, up,
-                    o.accuracy, fixed.accuracy))
-        console.print(f"fix  {o.case.name:28s} {entry['kind']:12s} {o.value:.3g} -> "
-                      f"{fixed.value:.3g} {'improved' if up else 'NOT improved'}")
+        out.append(
+            (
+                o.case.name,
+                entry["kind"],
+                entry["set"],
+                o.value,
+                fixed.value,
+                up,
+                o.accuracy,
+                fixed.accuracy,
+            )
+        )
+        console.print(
+            f"fix  {o.case.name:28s} {entry['kind']:12s} {o.value:.3g} -> "
+            f"{fixed.value:.3g} {'improved' if up else 'NOT improved'}"
+        )
     return out
 
 
 def fixes_table(fixes):
     from rich.table import Table
 
-    t = Table(title="Suggested fixes, tried (same seed, same epochs)", title_justify="left",
-              pad_edge=False)
+    t = Table(
+        title="Suggested fixes, tried (same seed, same epochs)",
+        title_justify="left",
+        pad_edge=False,
+    )
     for col in ("run", "flag", "--set", "val_loss", "fixed", "val acc", "fixed acc", ""):
         t.add_column(col)
     acc = lambda a: "—" if a is None else f"{100 * a:.1f}%"  # noqa: E731
     for name, kind, sets, v0, v1, up, a0, a1 in fixes:
-        t.add_row(name, kind, " ".join(sets), f"{v0:.3g}", f"{v1:.3g}", acc(a0), acc(a1),
-                  "improved" if up else "not improved", style=None if up else "red")
+        t.add_row(
+            name,
+            kind,
+            " ".join(sets),
+            f"{v0:.3g}",
+            f"{v1:.3g}",
+            acc(a0),
+            acc(a1),
+            "improved" if up else "not improved",
+            style=None if up else "red",
+        )
     n = sum(1 for f in fixes if f[5])
-    t.caption = f"the fix improved {n} of {len(fixes)} flagged broken runs ({100 * n / len(fixes):.0f}%)"
+    share = 100 * n / len(fixes)
+    t.caption = f"the fix improved {n} of {len(fixes)} flagged broken runs ({share:.0f}%)"
     return t
 
 
 def outcome_dict(o) -> dict:
-    return {"name": o.case.name, "expect": o.case.expect, "raised": o.raised, "ok": o.ok,
-            "monitor": o.monitor, "value": None if math.isnan(o.value) else o.value,
-            "val_accuracy": o.accuracy, "seconds": o.seconds, "stopped": o.stopped}
+    return {
+        "name": o.case.name,
+        "expect": o.case.expect,
+        "raised": o.raised,
+        "ok": o.ok,
+        "monitor": o.monitor,
+        "value": None if math.isnan(o.value) else o.value,
+        "val_accuracy": o.accuracy,
+        "seconds": o.seconds,
+        "stopped": o.stopped,
+    }
 
 
 def runs_table(outcomes):
@@ -119,23 +159,33 @@ def runs_table(outcomes):
     for o in outcomes:
         style = None if o.ok else "red"
         acc = "—" if o.accuracy is None else f"{100 * o.accuracy:.1f}%"
-        t.add_row(o.case.name, ", ".join(o.case.expect) or "healthy", ", ".join(o.raised) or "—",
-                  f"{o.value:.3g}", acc, f"{o.seconds:.1f}", o.case.cause, style=style)
+        t.add_row(
+            o.case.name,
+            ", ".join(o.case.expect) or "healthy",
+            ", ".join(o.raised) or "—",
+            f"{o.value:.3g}",
+            acc,
+            f"{o.seconds:.1f}",
+            o.case.cause,
+            style=style,
+        )
     return t
 
 
 def margins_table(rows):
     from rich.table import Table
 
-    t = Table(title="Thresholds and their margins on the corpus", title_justify="left",
-              pad_edge=False)
+    t = Table(
+        title="Thresholds and their margins on the corpus", title_justify="left", pad_edge=False
+    )
     for col in ("flag", "measured", "threshold", "worst healthy", "weakest broken", "margins"):
         t.add_column(col, justify="left" if col in ("flag", "measured") else "right")
     for kind, what, limit, healthy, broken in rows:
         lo = limit / healthy if healthy > 0 else math.inf
         hi = broken / limit if limit > 0 else math.inf
-        t.add_row(kind, what, f"{limit:.3g}", f"{healthy:.3g}", f"{broken:.3g}",
-                  f"{lo:.2g}x / {hi:.2g}x")
+        t.add_row(
+            kind, what, f"{limit:.3g}", f"{healthy:.3g}", f"{broken:.3g}", f"{lo:.2g}x / {hi:.2g}x"
+        )
     return t
 
 

@@ -13,18 +13,34 @@ from bpcli.errors import BpcliError
 
 @click.command("diagnose")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--svg", "svg", type=click.Path(dir_okay=False),
-              help="Also save the charts (loss, gradient norms, update ratios, dead and "
-                   "saturated shares) as SVG (needs bpcli[plot]).")
-@click.option("--html", "html", type=click.Path(dir_okay=False),
-              help="Also save the charts as a self-contained HTML page.")
+@click.option(
+    "--svg",
+    "svg",
+    type=click.Path(dir_okay=False),
+    help="Also save the charts (loss, gradient norms, update ratios, dead and "
+    "saturated shares) as SVG (needs bpcli[plot]).",
+)
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(dir_okay=False),
+    help="Also save the charts as a self-contained HTML page.",
+)
 @click.option("--png", "png", type=click.Path(dir_okay=False), help="Also save them as PNG.")
 @click.option("--json", "as_json", is_flag=True, help="The numbers as one JSON object.")
-@click.option("--try-fix", "try_fix", is_flag=True,
-              help="Train a short copy of the run with the suggested fix and one without it, "
-                   "from the same seed, and print the monitored metric of both.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs of the --try-fix copies (default: the run's, at most 5).")
+@click.option(
+    "--try-fix",
+    "try_fix",
+    is_flag=True,
+    help="Train a short copy of the run with the suggested fix and one without it, "
+    "from the same seed, and print the monitored metric of both.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs of the --try-fix copies (default: the run's, at most 5).",
+)
 def diagnose_cmd(run_dir: str, svg: str | None, html: str | None, png: str | None,
                  as_json: bool, try_fix: bool, epochs: int | None) -> None:  # fmt: skip
     """Show how the gradients of RUN_DIR evolved: per parameter the gradient norm over the
@@ -73,10 +89,8 @@ def diagnose_cmd(run_dir: str, svg: str | None, html: str | None, png: str | Non
 def _try_fix(run_dir: str, epochs: int | None, as_json: bool) -> None:
     import tempfile
 
-    from bpcli.app.diagnostics.tryfix import try_fix_run
-
     from bpcli.app.diagnostics.report import load_run
-    from bpcli.app.diagnostics.tryfix import chosen_fix
+    from bpcli.app.diagnostics.tryfix import chosen_fix, try_fix_run
 
     if chosen_fix(load_run(run_dir).timeline) is None:
         raise BpcliError("no flag with a fix to try: the run raised none", "--try-fix")

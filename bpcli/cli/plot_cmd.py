@@ -12,10 +12,20 @@ from bpcli.errors import BpcliError
 
 @click.command("plot")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--metric", default="val_loss", show_default=True,
-              help="The epoch metric to compare (val_loss, val_accuracy, train_loss, ...).")
-@click.option("-o", "--out", default="plot.png", show_default=True,
-              type=click.Path(dir_okay=False), help="The chart: .png, .svg or .html.")
+@click.option(
+    "--metric",
+    default="val_loss",
+    show_default=True,
+    help="The epoch metric to compare (val_loss, val_accuracy, train_loss, ...).",
+)
+@click.option(
+    "-o",
+    "--out",
+    default="plot.png",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The chart: .png, .svg or .html.",
+)
 def plot_cmd(run_dirs: tuple[str, ...], metric: str, out: str) -> None:
     """Compare runs: METRIC per epoch of every RUN_DIR on one chart (needs bpcli[plot]).
 

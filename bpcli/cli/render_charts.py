@@ -58,8 +58,10 @@ def run_figure(run, title: str = ""):
         ax.legend(loc="center right")
     steps = [r.step for r in run.reports]
     weights = {p.name for r in run.reports for p in r.params if len(p.shape) >= 2}
-    for ax, key, what in ((axes[0][1], "grad_norm", "Gradient norm per layer"),
-                          (axes[1][0], "update_ratio", "Update / weight ratio per layer")):
+    for ax, key, what in (
+        (axes[0][1], "grad_norm", "Gradient norm per layer"),
+        (axes[1][0], "update_ratio", "Update / weight ratio per layer"),
+    ):
         for name, vals in run.series(key).items():
             if name not in weights:
                 continue
@@ -117,7 +119,7 @@ def save(fig, path: str) -> None:
             buf = io.StringIO()
             fig.savefig(buf, format="svg")
             svg = buf.getvalue()
-            svg = svg[svg.index("<svg"):]
+            svg = svg[svg.index("<svg") :]
             p.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>"
                          f"{p.stem}</title></head><body>\n{svg}\n</body></html>\n",
                          encoding="utf-8")  # fmt: skip

@@ -74,13 +74,14 @@ def diag_table(report, series: dict[str, list[float]] | None = None, title: str 
     characters (narrow terminals need the room for the numbers). Flags of the activation a
     layer feeds are on its row; the activation's own share of dead or saturated units is in
     ``activation_notes``, under its own heading."""
-    label = (lambda n: label_of(n, names)) if names else (lambda n: n)  # noqa: E731
+    label = (lambda n: label_of(n, names)) if names else (lambda n: n)
     title = title or f"Gradient health at step {report.step} (epoch {report.epoch})"
     table = Table(title=title, title_justify="left", pad_edge=False, padding=(0, 1))
     # numbers keep their width (they are the point); long layer and tensor names give way,
     # and without the room for it (trend_width 0) the trend column is left out
     for col, justify, lo, hi in (
-        ("layer", "left", 5, 28 if names else 14), ("param", "left", 5, 16), ("|grad|", "right", 7, None),
+        ("layer", "left", 5, 28 if names else 14), ("param", "left", 5, 16),
+        ("|grad|", "right", 7, None),
         ("max|g|", "right", 7, None), ("zeros", "right", 5, None), ("|w|", "right", 7, None),
         ("upd/w", "right", 7, None), ("trend", "left", trend_width, None),
         ("flags", "left", 9, None),

@@ -64,8 +64,16 @@ def _epochs(losses):
 
 
 def _entry(kind, epochs, severity="warn"):
-    return {"kind": kind, "severity": severity, "steps": [10 * e for e in epochs],
-            "epochs": epochs, "layers": [], "evidence": "", "suggestion": "", "set": []}
+    return {
+        "kind": kind,
+        "severity": severity,
+        "steps": [10 * e for e in epochs],
+        "epochs": epochs,
+        "layers": [],
+        "evidence": "",
+        "suggestion": "",
+        "set": [],
+    }
 
 
 def test_a_single_spike_while_the_loss_improves_is_a_note():

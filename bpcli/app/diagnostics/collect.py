@@ -349,7 +349,6 @@ class Diagnostics:
 
         return hook
 
-
     def _input_observer(self, j: int):
         def hook(module, args, out):
             if self._seen[j] or not args:

@@ -101,9 +101,9 @@ def make_data(data_dir: Path) -> Path:
 def _export_mlp(path: Path) -> None:
     from bpcli.app.model.build import build
     from bpcli.app.spec.schema import load_spec
+    from bpcli.engine.random import manual_seed
     from bpcli.engine.tensor import Tensor
     from bpcli.onnx.exporter.export import export
-    from bpcli.engine.random import manual_seed
 
     spec = load_spec(Path(__file__).resolve().parents[3] / "bench" / "diagnostics" / "specs"
                      / "mlp.toml")  # fmt: skip
@@ -145,7 +145,7 @@ def best_value(result) -> float:
 
 
 def metric_mode(metric: str) -> str:
-    return "min" if metric.endswith("loss") or metric.endswith(("mse", "mae", "perplexity")) else "max"
+    return "min" if metric.endswith(("loss", "mse", "mae", "perplexity")) else "max"
 
 
 IMPROVED = 0.01  # a fix must better the metric by more than 1% to count as helping
@@ -206,8 +206,11 @@ def thresholds() -> dict[str, tuple[str, float, bool]]:
         "vanishing": ("orders of magnitude first layer below largest", rules.VANISH_ORDERS, True),
         "dead_units": ("largest share of dead ReLU units", rules.DEAD_FRAC, True),
         "saturation": ("largest share of saturated outputs", rules.SATURATED_FRAC, True),
-        "saturation loss": ("saturated runs: last training loss / chance loss",
-                            verdict.SATURATION_LOSS, True),
+        "saturation loss": (
+            "saturated runs: last training loss / chance loss",
+            verdict.SATURATION_LOSS,
+            True,
+        ),
         "batchnorm": ("largest share of collapsed BatchNorm channels", 0.5, True),
         "inputs": ("root mean square of the inputs", rules.INPUT_RMS, True),
         "exploding": ("largest epoch training loss / chance loss", verdict.LOSS_BLOWUP, True),

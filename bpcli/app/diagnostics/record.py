@@ -203,7 +203,7 @@ class Record:
         total, rms = row[3], lists["input"][i]
         return DiagReport(int(row[0]), int(row[1]), row[2], params, acts, norms, window, [],
                           not math.isfinite(total), total,
-                          rms if rms > rules.INPUT_RMS else None)  # fmt: skip (kept: flagged)
+                          rms if rms > rules.INPUT_RMS else None)  # fmt: skip
 
     def lines(self, d: dict) -> list[str | None]:
         """The ``"diag"`` line of each row formatted from the template, or None where the
@@ -309,8 +309,11 @@ def write_out(record: Record, info, recent: rules.Recent, reports: bool):
     for i, quiet in enumerate(calm):
         _, _, lr, total = lists["head"][i]
         rep = None
-        if (not quiet or lists["input"][i] > rules.INPUT_RMS
-                or (recent.totals and total > rules.EXPLODE_GROWTH * recent.totals[0])):
+        if (
+            not quiet
+            or lists["input"][i] > rules.INPUT_RMS
+            or (recent.totals and total > rules.EXPLODE_GROWTH * recent.totals[0])
+        ):
             rep = record.report(i, lists)
             rep.flags = rules.check(rep, [], info, recent)
             recent.add(rep)

@@ -349,10 +349,10 @@ def _vanishing(report, recent, info, flags) -> Flag | None:
         )
     else:
         fix = "add normalisation (batch_norm1d, layer_norm) or residual connections"
-    he = HE
+    # as --set lines: the saturating layers of the top-level list become ReLU, with He init
     sets = [f"model.layers.{n}.type=relu" for n, _, k in info.activations
             if k in ("Sigmoid", "Tanh", "Hardtanh") and n.isdigit()]  # fmt: skip
-    sets = sets + [he] if sets or "ReLU" in kinds else []
+    sets = [*sets, HE] if sets or "ReLU" in kinds else []
     return Flag(
         "vanishing",
         "warn",
@@ -399,9 +399,7 @@ def _saturated(report, recent, info, flags) -> Flag | None:
     if not bad:
         return None
     evidence = (
-        ", ".join(
-            f"{a.name} ({a.type.lower()}) {100 * a.saturated:.0f}%" for a in bad
-        )
+        ", ".join(f"{a.name} ({a.type.lower()}) {100 * a.saturated:.0f}%" for a in bad)
         + " of the outputs within 1% of a bound over the batch"
     )
     scale = _init_scale(info, info.before.get(bad[0].name, ""))
@@ -464,8 +462,12 @@ def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
             names,
             f"median update/weight ratio {_g(ratio)} (healthy near 1e-3): the weights hardly move",
             f"raise the learning rate: optimizer.lr = {suggest:g} (now {_g(lr)})"
-            + (f"; or, as the weights were drawn by hand ({_spec_init(info)}), start them at "
-               "their standard scale" if _custom_init(info) else ""),
+            + (
+                f"; or, as the weights were drawn by hand ({_spec_init(info)}), start them at "
+                "their standard scale"
+                if _custom_init(info)
+                else ""
+            ),
             _standard_init(info) if _custom_init(info) else [f"optimizer.lr={suggest:g}"],
         )
     return None
@@ -485,8 +487,14 @@ def _batchnorm(report, recent, info, flags) -> Flag | None:
         "the layer before the BatchNorm outputs near-constant channels (dead ReLUs, "
         "collapsed weights): check its dead units, lower the learning rate or weight decay"
     )
-    return Flag("batchnorm", "warn", [n.name for n in bad], evidence, fix,
-                ['model.init={type = "he_normal", nonlinearity = "relu"}'])
+    return Flag(
+        "batchnorm",
+        "warn",
+        [n.name for n in bad],
+        evidence,
+        fix,
+        ['model.init={type = "he_normal", nonlinearity = "relu"}'],
+    )
 
 
 def _bptt(report, recent, info, flags) -> Flag | None:

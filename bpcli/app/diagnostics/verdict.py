@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bpcli.app.diagnostics.rules import _round1
+
 HE = 'model.init={type = "he_normal", nonlinearity = "relu"}'
 LOSS_BLOWUP = 13.0  # an epoch's mean training loss over the chance-level loss: exploded
 STALL = 0.5  # last epoch's training loss over the first epoch's above this: stalled ...
@@ -25,9 +27,14 @@ def chance_loss(n_classes) -> float | None:
     return math.log(n_classes) if isinstance(n_classes, int) and n_classes > 1 else None
 
 
-def judge(timeline: list[dict[str, Any]], epochs: list[dict], chance: float | None,
-          stopped_nonfinite: bool = False, lr: float | None = None,
-          hand_drawn_init: bool = False) -> list[dict[str, Any]]:
+def judge(
+    timeline: list[dict[str, Any]],
+    epochs: list[dict],
+    chance: float | None,
+    stopped_nonfinite: bool = False,
+    lr: float | None = None,
+    hand_drawn_init: bool = False,
+) -> list[dict[str, Any]]:
     """``timeline`` (``RunDiagnostics.timeline`` entries) with unconfirmed flags made
     ``"info"`` (and a ``why`` saying so), and an ``exploding`` entry where the loss blew up."""
     losses = [float(e["train_loss"]) for e in epochs
@@ -98,10 +105,3 @@ def _worse_at(epochs: list[dict], raised_epochs, chance: float | None) -> bool:
         if num(before) and after and max(after) > before:
             return True
     return False
-
-
-def _round1(x: float) -> float:
-    if x <= 0 or not math.isfinite(x):
-        return x
-    e = math.floor(math.log10(x))
-    return round(x / 10**e) * 10**e
