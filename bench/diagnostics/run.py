@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bpcli.app.diagnostics import corpus
+from bpcli.app.experiments import diag_corpus as corpus
 
 CORPUS = Path(__file__).resolve().parent / "corpus.toml"
 
@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
 
 def try_fixes(outcomes, work, console) -> list[tuple]:
     """(run, kind of fix, --set lines, metric without, with, improved) per flagged broken run."""
-    from bpcli.app.diagnostics.tryfix import chosen_fix
+    from bpcli.app.experiments.try_fix import chosen_fix
 
     out = []
     for o in outcomes:

@@ -90,7 +90,7 @@ def _try_fix(run_dir: str, epochs: int | None, as_json: bool) -> None:
     import tempfile
 
     from bpcli.app.diagnostics.report import load_run
-    from bpcli.app.diagnostics.tryfix import chosen_fix, try_fix_run
+    from bpcli.app.experiments.try_fix import chosen_fix, try_fix_run
 
     if chosen_fix(load_run(run_dir).timeline) is None:
         raise BpcliError("no flag with a fix to try: the run raised none", "--try-fix")

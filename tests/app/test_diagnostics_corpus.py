@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bpcli.app.diagnostics import corpus, verdict
+from bpcli.app.diagnostics import verdict
 from bpcli.app.diagnostics.names import label_of, labels
-from bpcli.app.diagnostics.tryfix import chosen_fix, try_fix
+from bpcli.app.experiments import diag_corpus as corpus
+from bpcli.app.experiments.try_fix import chosen_fix, try_fix
 
 CORPUS = Path(__file__).resolve().parents[2] / "bench" / "diagnostics" / "corpus.toml"
 CASES = corpus.load_corpus(CORPUS)

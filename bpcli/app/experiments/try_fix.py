@@ -36,7 +36,7 @@ class TryFix:
 
     @property
     def improved(self) -> bool:
-        from bpcli.app.diagnostics.corpus import better
+        from bpcli.app.experiments.diag_corpus import better
 
         return better(self.with_fix, self.without, self.monitor)
 
@@ -50,7 +50,7 @@ class TryFix:
 
 def try_fix(spec, timeline: list[dict], work: Path, epochs: int | None = None) -> TryFix:
     """Train ``spec`` (a resolved Spec) twice in ``work``, with and without the chosen fix."""
-    from bpcli.app.diagnostics.corpus import _accuracy, best_value
+    from bpcli.app.experiments.diag_corpus import _accuracy, best_value
     from bpcli.app.spec.schema import apply_overrides, resolve
     from bpcli.app.training.loop import train
 
