@@ -8,7 +8,7 @@ PYTEST := $(BIN)/python -m pytest
 EXTRAS := plugins/bpcli-extras
 EXTRAS_SRC := $(shell find $(EXTRAS)/bpcli_extras $(EXTRAS)/pyproject.toml -type f -name '*.py' -o -name pyproject.toml 2>/dev/null)
 
-.PHONY: install demo test test-all bench onnx-conformance docs lint clean
+.PHONY: install demo test test-all bench onnx-conformance docs lint clean diagnostics-corpus
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,11 @@ docs: install
 lint: install
 	$(BIN)/ruff check bpcli tests scripts $(EXTRAS)
 	$(BIN)/ruff format --check bpcli tests scripts $(EXTRAS)
+
+# Gradient diagnostics against their labelled corpus (bench/diagnostics): a table of runs,
+# precision/recall per flag kind, threshold margins and the suggested fixes tried.
+diagnostics-corpus: install
+	$(BIN)/python bench/diagnostics/run.py --try-fix
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache build dist

@@ -17,6 +17,7 @@ from bpcli.cli import gradcheck_cmd as _gradcheck  # noqa: F401
 from bpcli.cli import info as _info  # noqa: F401
 from bpcli.cli import onnx_cmds as _onnx_cmds  # noqa: F401
 from bpcli.cli import ops as _ops  # noqa: F401
+from bpcli.cli import plot_cmd as _plot  # noqa: F401
 from bpcli.cli import plugins as _plugins  # noqa: F401
 from bpcli.cli import spec as _spec  # noqa: F401
 from bpcli.cli import sweep_cmd as _sweep  # noqa: F401

@@ -14,6 +14,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from bpcli.app.diagnostics.names import label_of
+
 BARS = "▁▂▃▄▅▆▇█"
 FLAG_STYLE = {"error": "bold red", "warn": "yellow"}
 
@@ -66,15 +68,20 @@ def _layer_flags(report) -> dict[str, list]:
 
 
 def diag_table(report, series: dict[str, list[float]] | None = None, title: str = "",
-               trend_width: int = 16) -> Table:  # fmt: skip
-    """One check point: a row per parameter tensor, layer name on its first row; the trend
-    column is ``trend_width`` characters (narrow terminals need the room for the numbers)."""
+               trend_width: int = 16, names: dict[str, str] | None = None) -> Table:  # fmt: skip
+    """One check point: a row per parameter tensor, layer name on its first row (``names``:
+    readable layer names, ``3 linear (128→64)``); the trend column is ``trend_width``
+    characters (narrow terminals need the room for the numbers). Flags of the activation a
+    layer feeds are on its row; the activation's own share of dead or saturated units is in
+    ``activation_notes``, under its own heading."""
+    label = (lambda n: label_of(n, names)) if names else (lambda n: n)
     title = title or f"Gradient health at step {report.step} (epoch {report.epoch})"
     table = Table(title=title, title_justify="left", pad_edge=False, padding=(0, 1))
     # numbers keep their width (they are the point); long layer and tensor names give way,
     # and without the room for it (trend_width 0) the trend column is left out
     for col, justify, lo, hi in (
-        ("layer", "left", 5, 14), ("param", "left", 5, 16), ("|grad|", "right", 7, None),
+        ("layer", "left", 5, 28 if names else 14), ("param", "left", 5, 16),
+        ("|grad|", "right", 7, None),
         ("max|g|", "right", 7, None), ("zeros", "right", 5, None), ("|w|", "right", 7, None),
         ("upd/w", "right", 7, None), ("trend", "left", trend_width, None),
         ("flags", "left", 9, None),
@@ -96,19 +103,29 @@ def diag_table(report, series: dict[str, list[float]] | None = None, title: str 
         cells = Text()
         for kind, severity in dict.fromkeys((f.kind, f.severity) for f in flags):
             cells.append(kind + " ", style=FLAG_STYLE.get(severity, "yellow"))
-        if act is not None and (act.dead or act.saturated):
-            share = act.dead if act.dead is not None else act.saturated
-            cells.append(f"{act.name}: {_pct(share)} {'dead' if act.dead is not None else 'sat'}",
-                         style="dim" if not flags else "")  # fmt: skip
         style = "red" if not math.isfinite(p.grad_norm) else None
         table.add_row(
-            layer if layer != prev else "", short, Text(_num(p.grad_norm), style=style),
+            label(layer) if layer != prev else "", short, Text(_num(p.grad_norm), style=style),
             _num(p.grad_max), _pct(p.zero_frac), _num(p.weight_norm), _num(p.update_ratio),
             *([sparkline((series or {}).get(p.name, [p.grad_norm]), trend_width)]
               if trend_width else []), cells,
         )  # fmt: skip
         prev = layer
     return table
+
+
+def activation_notes(report, names: dict[str, str] | None = None) -> Text | None:
+    """``Notes``: each activation layer with dead or saturated units, by its readable name."""
+    rows = []
+    for a in report.activations:
+        share = a.dead if a.dead is not None else a.saturated
+        if share:
+            what = "of units dead" if a.dead is not None else "of outputs saturated"
+            src = f" (fed by {label_of(a.source, names or {})})" if a.source else ""
+            rows.append(f"  {label_of(a.name, names or {})}{src}: {_pct(share)} {what}")
+    if not rows:
+        return None
+    return Text("Notes\n", style="bold").append("\n".join(rows), style="")
 
 
 def _activation_after(report) -> dict[str, str]:
@@ -119,14 +136,15 @@ def _activation_after(report) -> dict[str, str]:
     return out
 
 
-def flag_lines(flags) -> Group:
+def flag_lines(flags, names: dict[str, str] | None = None) -> Group:
     """Each flag: kind, layers, evidence; then the fix on its own line."""
     items = []
     for f in flags:
         head = Text(f"{'✖' if f.severity == 'error' else '⚠'} {f.kind}",
                     style=FLAG_STYLE.get(f.severity, "yellow"))  # fmt: skip
         if f.layers:
-            head.append(f" in {_names(f.layers)}", style="bold")
+            head.append(f" in {_names([label_of(n, names or {}) for n in f.layers])}",
+                        style="bold")  # fmt: skip
         head.append(f": {f.evidence}")
         items += [head, Text(f"  fix: {f.suggestion}", style="green")]
     return Group(*items)
@@ -167,28 +185,50 @@ def run_view(run) -> Group:
     for name, vals in norms.items():
         finite = [v for v in vals if math.isfinite(v)]
         table.add_row(
-            name, _num(vals[0]), _num(vals[-1]), _num(min(finite) if finite else None),
+            run.label(name), _num(vals[0]), _num(vals[-1]), _num(min(finite) if finite else None),
             _num(max(finite) if finite else None), _num(ratios.get(name, [None])[-1]),
             sparkline(vals, width=32),
         )  # fmt: skip
     parts = [table]
-    if run.timeline:
-        flags = Table(title="Flags raised", title_justify="left", pad_edge=False, show_lines=True)
-        for col in ("flag", "when", "latest evidence and fix"):
-            flags.add_column(col, no_wrap=col != "latest evidence and fix")
-        for e in run.timeline:
-            when = _when(e["steps"], steps)
-            body = Text(e["evidence"] + "\n")
-            body.append("fix: " + e["suggestion"], style="green")
-            kind = Text(e["kind"], style=FLAG_STYLE.get(e["severity"], "yellow"))
-            flags.add_row(kind, when, body)
-        parts.append(flags)
+    if run.flags:
+        parts.append(_timeline_table("Flags raised", run.flags, steps, run))
     else:
         parts.append(Text("no flags raised at any check point", style="green"))
+    if run.notes:
+        parts.append(_timeline_table("Notes (not confirmed by the loss)", run.notes, steps, run))
     last = run.reports[-1]
     parts.append(diag_table(last, norms, f"Last check point: step {last.step} (epoch "
-                                         f"{last.epoch})"))  # fmt: skip
+                                         f"{last.epoch})", names=run.names))  # fmt: skip
+    notes = activation_notes(last, run.names)
+    if notes is not None:
+        parts.append(notes)
     return Group(*parts)
+
+
+def _timeline_table(title: str, entries, steps, run) -> Table:
+    t = Table(title=title, title_justify="left", pad_edge=False, show_lines=True)
+    for col in ("flag", "when", "latest evidence and fix"):
+        t.add_column(col, no_wrap=col != "latest evidence and fix")
+    for e in entries:
+        when = _when(e["steps"], steps) if e["steps"] else f"epoch {e['epochs'][0]}"
+        body = Text()
+        if e.get("layers"):
+            body.append(", ".join(run.label(n) for n in e["layers"][:6]) + "\n", style="bold")
+        body.append(e["evidence"] + "\n")
+        if e.get("why"):
+            body.append(f"a note, not a flag: {e['why']}\n", style="dim")
+        body.append("fix: " + e["suggestion"], style="green")
+        for line in fix_lines(e):
+            body.append("\n" + line, style="green")
+        kind = Text(e["kind"], style=FLAG_STYLE.get(e["severity"], "dim"))
+        t.add_row(kind, when, body)
+    return t
+
+
+def fix_lines(entry) -> list[str]:
+    """The entry's fix as a line to paste: ``--set a=b --set c=d``."""
+    sets = entry.get("set") or []
+    return ["  " + " ".join(f"--set '{s}'" for s in sets)] if sets else []
 
 
 def _when(raised: list[int], steps: list[int]) -> str:

@@ -208,7 +208,7 @@ def _check_point(model, x, zero_weight=None):
         param_groups = [{"lr": 0.1}]
 
     lines = []
-    d = Diagnostics(model, Opt(), sink=lambda ls, rs: lines.extend(ls))
+    d = Diagnostics(model, Opt(), sink=lambda ls, rs: lines.extend(_check_point_lines(ls)))
     d.begin()
     out = model(Tensor(x))
     (out * out).sum().backward()
@@ -402,7 +402,8 @@ def test_the_vectorised_calm_rows_raise_no_flag():
                                 np.full((n, 3), 40.0)], axis=-1)  # fmt: skip
         stepped = (rng.random(n) < 0.9) * 1.0
         rec.head[:] = np.stack([np.ones(n), np.arange(1.0, n + 1), rng.choice([0.0, 0.1], n),
-                                stepped, np.full(n, np.nan)], axis=1)  # fmt: skip
+                                stepped, np.full(n, np.nan), np.full(n, np.nan)],
+                               axis=1)  # fmt: skip
         rec.n = n
         derived = rec.derive()
         lists = rec.lists(derived)
@@ -447,7 +448,7 @@ def test_batchnorm_whose_running_variance_collapsed_is_flagged():
         if collapsed:  # 6 of 8 channels constant: their batch variance 0, the running one ~0
             model[0].weight.data[:6] = 0
             model[1].running_var.data[:6] = 1e-6
-        sink = (lambda ls, rs: lines.extend(ls)) if collapsed else None
+        sink = (lambda ls, rs: lines.extend(_check_point_lines(ls))) if collapsed else None
         reports[collapsed] = _sgd_check_point(model, x, sink)
     (healthy,) = reports[False].norms
     assert (healthy.name, healthy.type, healthy.collapsed, healthy.gamma_min) == (
@@ -539,3 +540,8 @@ def test_json_reporter_carries_the_metrics_jsonl_lines(tmp_path, capsys):
     assert [d["step"] for d in epoch["diagnostics"]] == [1, 10, 20, 30, 40]
     assert epoch["diagnostics"] == logged and "diagnostics" not in final
     assert epoch["epoch"] == 1 and "val_loss" in epoch
+
+
+def _check_point_lines(lines):
+    """The sink's lines less the run's layer names (written once, before the first)."""
+    return [ln for ln in lines if not ln.startswith('{"kind": "diag_layers"')]

@@ -22,13 +22,14 @@ when the run stops (a non-finite step is flagged there, the step it went non-fin
 
 from __future__ import annotations
 
+import json
 import math
 from operator import is_
 
 import numpy as np
 
-from bpcli.app.diagnostics import rules
-from bpcli.app.diagnostics.record import DELTA, STEPPED, Layout, Record, write_out
+from bpcli.app.diagnostics import names, rules
+from bpcli.app.diagnostics.record import DELTA, INPUT, STEPPED, Layout, Record, write_out
 from bpcli.app.diagnostics.report import (  # noqa: F401  (the public names, re-exported)
     ActStats,
     DiagReport,
@@ -107,6 +108,8 @@ class Diagnostics:
             (mod, self._observer(j, kind, info.unit_axis(name)))
             for j, (name, mod, kind) in enumerate(info.activations)
         ]
+        if info.layers:  # the scale of what the first weighted layer is fed: inputs not scaled
+            self._hooks.append((info.layers[0][1], self._input_observer(len(self._hooks))))
         self._removers: list = []
         self._seen = [False] * len(self._hooks)  # activation layers observed at this step
         self._all_seen = [True] * len(self._hooks)
@@ -115,6 +118,9 @@ class Diagnostics:
         self._backward_done = False
         self._state_in: list[Tensor] = []
         self._held: list[DiagReport] = []  # flushed without a sink, for the next flush()
+        # the readable layer names, written before the first check point's line
+        self._names_line: str | None = json.dumps({"kind": "diag_layers",
+                                                   "names": names.labels(model)})  # fmt: skip
 
     # -- when ----------------------------------------------------------------------------------
     def wants(self, step: int, last_of_epoch: bool) -> bool:
@@ -159,7 +165,8 @@ class Diagnostics:
             g = [s.grad for s in self._state_in if s.grad is not None]
             bptt = math.sqrt(sum(float(np.vdot(x, x)) for x in g)) if g else 0.0
             self._state_in = []
-        rec.head[i] = (epoch, step, float(self.optimizer.param_groups[0]["lr"]), 0.0, bptt)
+        rec.head[i, :INPUT] = (epoch, step, float(self.optimizer.param_groups[0]["lr"]), 0.0,
+                               bptt)  # fmt: skip
         self._grad_stats(rec.params[i])
         if self._norms:
             _norm_stats(self._norms, rec.norms[i])
@@ -207,6 +214,8 @@ class Diagnostics:
         lines, reports = write_out(self.record, self.model_info, self._recent,
                                    self.reports or self.sink is None)  # fmt: skip
         if self.sink is not None and lines:
+            if self._names_line is not None:
+                lines, self._names_line = [self._names_line, *lines], None
             self.sink(lines, reports)
         held, self._held = self._held, []
         return held + reports
@@ -304,7 +313,8 @@ class Diagnostics:
 
     def _observer(self, j: int, kind: str, axis: int):
         unit_activity = self._k.unit_activity
-        if kind in SATURATING:
+        sat = kind in SATURATING
+        if sat:
             lo, hi = SATURATING[kind]
             m = SATURATION_MARGIN * (hi - lo)
             lo, hi = lo + m, hi - m
@@ -326,7 +336,27 @@ class Diagnostics:
                 return
             if y.dtype not in _BITS:
                 y = y.astype(np.float64)
+            if sat:
+                # Saturation is the share of outputs near a bound over the batch (each one
+                # passes back a derivative near 0): the kernel counts every output as a
+                # "unit", scaled back to the layer's units so the record reads as for ReLU.
+                out = self._acts[j]
+                unit_activity(y.reshape(1, -1, 1), lo, hi, out)
+                out[0] *= last[2] / out[3]
+                out[2] = last[2]
+                return
             unit_activity(y.reshape(last[1]), lo, hi, self._acts[j])
+
+        return hook
+
+    def _input_observer(self, j: int):
+        def hook(module, args, out):
+            if self._seen[j] or not args:
+                return
+            self._seen[j] = True
+            x = args[0].data if isinstance(args[0], Tensor) else np.asarray(args[0])
+            if x.size and x.dtype.kind == "f":  # token ids (an embedding's input) have no scale
+                self.record.head[self._row, INPUT] = math.sqrt(float(np.vdot(x, x)) / x.size)
 
         return hook
 

@@ -27,8 +27,10 @@ from bpcli.app.diagnostics.report import (
 )
 from bpcli.app.diagnostics.rules import DEAD, SATURATING
 
-HEAD = ("epoch", "step", "lr", "stepped", "bptt")  # bptt: boundary gradient norm, NaN if none
-STEPPED, BPTT = 3, 4
+# bptt: boundary gradient norm, input: root mean square of the first weighted layer's input
+# (NaN if none)
+HEAD = ("epoch", "step", "lr", "stepped", "bptt", "input")
+STEPPED, BPTT, INPUT = 3, 4, 5
 P_COLS, A_COLS, N_COLS = 7, 4, 4
 DELTA = 6  # the parameter column written after the optimizer's step (delta_sq_all)
 ROWS = 64  # check points held before they are written out (more: written out early)
@@ -178,7 +180,8 @@ class Record:
         it is read, the reports of most being read seldom)."""
         return {"rows": d["vals"], "head": d["vals"][:, :4].tolist(),
                 "has_ratio": d["has_ratio"].tolist(),
-                "bptt": self.head[: self.n, BPTT].tolist()}  # fmt: skip
+                "bptt": self.head[: self.n, BPTT].tolist(),
+                "input": self.head[: self.n, INPUT].tolist()}  # fmt: skip
 
     def calm(self, d: dict[str, np.ndarray]) -> np.ndarray:
         """Per row, True only when no flag rule can fire whatever the earlier check points
@@ -197,9 +200,10 @@ class Record:
                                              "boundary_grad_norm": bptt}  # fmt: skip
         row = lists["rows"][i].tolist()
         params, acts = _row_lists(lay, row, lists["has_ratio"][i])
-        total = row[3]
+        total, rms = row[3], lists["input"][i]
         return DiagReport(int(row[0]), int(row[1]), row[2], params, acts, norms, window, [],
-                          not math.isfinite(total), total)  # fmt: skip
+                          not math.isfinite(total), total,
+                          rms if rms > rules.INPUT_RMS else None)  # fmt: skip
 
     def lines(self, d: dict) -> list[str | None]:
         """The ``"diag"`` line of each row formatted from the template, or None where the
@@ -241,6 +245,7 @@ class CalmReport(DiagReport):
                  line: str | None = None):  # fmt: skip
         self.epoch, self.step, self.lr = int(head[0]), int(head[1]), head[2]
         self.bptt, self.flags, self.nonfinite, self.grad_total = None, [], False, head[3]
+        self.input_rms = None  # written in full only where it raises a flag
         self._row = (lay, row, has_ratio)  # row: the numbers of derive(), as an array
         self._line = line  # its templated "diag" line
 
@@ -304,7 +309,11 @@ def write_out(record: Record, info, recent: rules.Recent, reports: bool):
     for i, quiet in enumerate(calm):
         _, _, lr, total = lists["head"][i]
         rep = None
-        if not quiet or (recent.totals and total > rules.EXPLODE_GROWTH * recent.totals[0]):
+        if (
+            not quiet
+            or lists["input"][i] > rules.INPUT_RMS
+            or (recent.totals and total > rules.EXPLODE_GROWTH * recent.totals[0])
+        ):
             rep = record.report(i, lists)
             rep.flags = rules.check(rep, [], info, recent)
             recent.add(rep)

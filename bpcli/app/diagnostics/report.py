@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpcli.app.diagnostics import rules
+from bpcli.app.diagnostics import rules, verdict
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ActStats:
     type: str
     units: int
     dead: float | None = None  # ReLU: fraction of units at zero for the whole batch
-    saturated: float | None = None  # sigmoid/tanh: units within 1% of a bound for the batch
+    saturated: float | None = None  # sigmoid/tanh: share of outputs within 1% of a bound
     mean: float = 0.0
     source: str = ""  # the weighted layer feeding it
 
@@ -69,9 +69,13 @@ class DiagReport:
     flags: list[rules.Flag] = field(default_factory=list)
     nonfinite: bool = False
     grad_total: float = 0.0  # the L2 norm of all gradients together
+    # root mean square of the first weighted layer's input, kept where it is too large
+    input_rms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k not in _LISTS}
+        if d.get("input_rms") is None:  # the line of a calm check point has no such key
+            d.pop("input_rms", None)
         d.update({k: [dict(x.__dict__) for x in getattr(self, k)] for k in _LISTS})
         return _finite_json({"kind": "diag", **d})
 
@@ -91,6 +95,7 @@ class DiagReport:
             [rules.Flag(**f) for f in d.get("flags", [])],
             d.get("nonfinite", False),
             as_float(d.get("grad_total", 0.0)),
+            d.get("input_rms"),
         )
 
     def layer_norms(self) -> dict[str, float]:
@@ -126,13 +131,32 @@ class RunDiagnostics:
 
     Attributes:
         reports: the check points in step order.
-        timeline: one entry per kind of flag raised: ``kind``, ``severity``, ``steps`` (the
-            check points that raised it), and the latest ``layers``, ``evidence``, ``suggestion``.
+        timeline: one entry per kind of flag raised: ``kind``, ``severity`` (``info`` where
+            the run-level verdict did not confirm it, with ``why``), ``steps`` and ``epochs``
+            (the check points that raised it), and the latest ``layers``, ``evidence``,
+            ``suggestion``.
     """
 
     run_dir: str
     reports: list[DiagReport]
     timeline: list[dict[str, Any]]
+    epochs: list[dict[str, Any]] = field(default_factory=list)  # the run's "epoch" lines
+    names: dict[str, str] = field(default_factory=dict)  # module path -> readable name
+
+    def label(self, name: str) -> str:
+        """``3`` -> ``3 linear (128→64)`` (``names.label_of``)."""
+        from bpcli.app.diagnostics.names import label_of
+
+        return label_of(name, self.names)
+
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        """The timeline's warn and error entries (the rest are notes)."""
+        return [e for e in self.timeline if e["severity"] != "info"]
+
+    @property
+    def notes(self) -> list[dict[str, Any]]:
+        return [e for e in self.timeline if e["severity"] == "info"]
 
     def series(self, key: str = "grad_norm") -> dict[str, list[float]]:
         """Per parameter name, ``key`` at every check point (NaN where it is missing)."""
@@ -153,6 +177,7 @@ class RunDiagnostics:
                 "grad_norm": self.series("grad_norm"),
                 "update_ratio": self.series("update_ratio"),
                 "flags": self.timeline,
+                "names": self.names,
                 "last": self.reports[-1].to_dict() if self.reports else None,
             }
         )
@@ -169,8 +194,8 @@ def load_run(run_dir) -> RunDiagnostics:
     if not path.is_file():
         raise BpcliError(f"no {runs.METRICS_FILE} here: not a run directory", str(run_dir))
     try:
-        reports = [DiagReport.from_dict(r) for r in runs.read_metrics(path)
-                   if r.get("kind") == "diag"]  # fmt: skip
+        records = list(runs.read_metrics(path))
+        reports = [DiagReport.from_dict(r) for r in records if r.get("kind") == "diag"]
     except (KeyError, TypeError) as e:
         raise BpcliError(f"malformed diagnostics line: {e}", str(path)) from None
     if not reports:
@@ -186,5 +211,40 @@ def load_run(run_dir) -> RunDiagnostics:
                 {"kind": f.kind, "layers": f.layers, "severity": f.severity, "steps": []},
             )
             entry["steps"].append(r.step)
-            entry.update(layers=f.layers, evidence=f.evidence, suggestion=f.suggestion)
-    return RunDiagnostics(str(run_dir), reports, list(timeline.values()))
+            entry.setdefault("epochs", []).append(r.epoch)
+            entry.update(layers=f.layers, evidence=f.evidence, suggestion=f.suggestion,
+                         set=f.set)  # fmt: skip
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    chance = verdict.chance_loss(_manifest(run_dir).get("data", {}).get("n_classes"))
+    init = _spec_init(run_dir)
+    kind = init.get("type") if isinstance(init, dict) else init
+    judged = verdict.judge(list(timeline.values()), epochs, chance,
+                           any(r.nonfinite for r in reports), reports[-1].lr,
+                           kind in rules.HAND_DRAWN)  # fmt: skip
+    labels: dict[str, str] = {}
+    for r in records:
+        if r.get("kind") == "diag_layers" and isinstance(r.get("names"), dict):
+            labels = r["names"]
+    return RunDiagnostics(str(run_dir), reports, judged, epochs, labels)
+
+
+def _spec_init(run_dir):
+    """The run's spec model.init (None if unreadable or not given)."""
+    import tomllib
+    from pathlib import Path
+
+    try:
+        raw = tomllib.loads((Path(run_dir) / "spec.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw.get("model", {}).get("init")
+
+
+def _manifest(run_dir) -> dict:
+    from pathlib import Path
+
+    p = Path(run_dir) / "manifest.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

@@ -2,8 +2,10 @@
 it (evidence), and a fix drawn from the model itself (its activations, its weights' scale
 against He/Xavier, its learning rate, the norms observed so far).
 
-Thresholds are deliberately wide: a flag must mean something on first reading, so a healthy
-run (models/mlp-digits.toml, models/deep-relu-he.toml) raises none.
+Thresholds are calibrated on the labelled corpus of bench/diagnostics (``make
+diagnostics-corpus`` prints each one's margin): no healthy run there raises a flag, every broken
+run raises its kind. A check point's flag is a candidate: the run-level ``verdict`` keeps the
+exploding, saturation and update-ratio flags only where the loss suffered with them.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-VANISH_ORDERS = 3.0  # first-layer gradient norm this many orders below the largest: vanishing
+VANISH_ORDERS = 2.3  # first-layer gradient norm this many orders below the largest: vanishing
 VANISH_LAYER_ORDERS = 2.0  # a layer this many orders below the largest is named
 EXPLODE_GROWTH = 10.0  # total norm this many times the median of earlier check points
-DEAD_FRAC = 0.5
+DEAD_FRAC = 0.6
 SATURATED_FRAC = 0.5
 RATIO_HEALTHY = 1e-3
 RATIO_HIGH, RATIO_LOW = 1e-1, 1e-5
@@ -27,6 +29,7 @@ BN_VAR_COLLAPSE = 1e-4
 HISTORY = 50  # check points the growth rule compares against
 CONVERGED = 1e-2  # gradient norm relative to the first check point's
 BPTT_BOUNDARY = 0.1  # boundary gradient vs the largest parameter gradient norm
+INPUT_RMS = 50.0  # root mean square of the first weighted layer's input: not scaled
 
 # Activation layers whose outputs are checked, by class name: what "unhealthy" means for each.
 DEAD = ("ReLU",)
@@ -39,11 +42,13 @@ SATURATION_MARGIN = 0.01  # within 1% of the output range from a bound
 class Flag:
     """One problem found at a check point."""
 
-    kind: str  # vanishing, exploding, dead_units, saturation, update_ratio, batchnorm, bptt
+    kind: str  # inputs, vanishing, exploding, dead_units, saturation, update_ratio, batchnorm,
+    # bptt
     severity: str  # "warn" or "error"
     layers: list[str]
     evidence: str
     suggestion: str
+    set: list[str] = field(default_factory=list)  # the fix as --set overrides, where it is one
 
 
 @dataclass
@@ -138,7 +143,8 @@ def check(report, history: list, info: ModelInfo, recent: Recent | None = None) 
     if _calm(report, recent):
         return []
     flags = []
-    for rule in (_exploding, _vanishing, _dead, _saturated, _update_ratio, _batchnorm, _bptt):
+    for rule in (_inputs, _exploding, _vanishing, _dead, _saturated, _update_ratio, _batchnorm,
+                 _bptt):  # fmt: skip
         flag = rule(report, recent, info, flags)
         if flag is not None:
             flags.append(flag)
@@ -150,6 +156,8 @@ def _calm(report, recent: Recent) -> bool:
     pass over its numbers rather than seven rules (--diagnose=1 asks at every step). False
     when unsure; the rules then decide."""
     if report.nonfinite or report.norms or report.bptt:
+        return False
+    if report.input_rms is not None and report.input_rms > INPUT_RMS:
         return False
     if recent.totals and report.grad_total > EXPLODE_GROWTH * recent.totals[0]:
         return False  # the smallest recent total, not the median: safe side of _exploding
@@ -203,6 +211,23 @@ def _weights(report) -> list:
     return [p for p in report.params if len(p.shape) >= 2]
 
 
+HE = 'model.init={type = "he_normal", nonlinearity = "relu"}'
+HAND_DRAWN = ("normal", "uniform", "trunc_normal", "constant", "zeros", "ones")
+
+
+def _custom_init(info: ModelInfo) -> bool:
+    """The spec draws the weights at a scale of its own (not He/Xavier/LeCun/orthogonal)."""
+    init = info.context.get("init")
+    kind = init.get("type") if isinstance(init, dict) else init
+    return kind in HAND_DRAWN
+
+
+def _standard_init(info: ModelInfo) -> list[str]:
+    """He for ReLU nets, Xavier for tanh/sigmoid ones: the scale that keeps signals steady."""
+    saturating = any(k in SATURATING for _, _, k in info.activations)
+    return ['model.init={type = "xavier_normal"}'] if saturating else [HE]
+
+
 def _init_scale(info: ModelInfo, layer: str) -> str:
     """``0 weight std 0.10, He 0.18, Xavier 0.13`` for the layer's current weights."""
     mod = info.module(layer)
@@ -224,6 +249,23 @@ def _spec_init(info: ModelInfo) -> str:
 
 
 # -- rules ----------------------------------------------------------------------------------
+def _inputs(report, recent, info, flags) -> Flag | None:
+    rms = report.input_rms
+    if rms is None or not rms > INPUT_RMS:
+        return None
+    first = info.layers[0][0] if info.layers else ""
+    return Flag(
+        "inputs",
+        "warn",
+        [first] if first else [],
+        f"the inputs of {first or 'the first layer'} have a root mean square of {_g(rms)} "
+        "(standardised data: about 1): its gradient and first steps are that many times too "
+        "large",
+        "standardise the inputs: data.standardize = true",
+        ["data.standardize=true"],
+    )
+
+
 def _exploding(report, recent: Recent, info, flags) -> Flag | None:
     # The recent past is the reference (and keeps --diagnose=1 at O(1) per step).
     finite = recent.totals
@@ -245,6 +287,7 @@ def _exploding(report, recent: Recent, info, flags) -> Flag | None:
             f"non-finite gradient at step {report.step}, first in {bad}{seen}",
             f"clip gradients: train.clip_grad_norm = {_round1(clip):g} (the typical norm seen), "
             f"and lower the learning rate: optimizer.lr = {_round1(lr / 10):g} (now {_g(lr)})",
+            [f"optimizer.lr={_round1(lr / 10):g}"],
         )
     total = _total(report)
     if finite and total > EXPLODE_GROWTH * _median(finite):
@@ -259,6 +302,7 @@ def _exploding(report, recent: Recent, info, flags) -> Flag | None:
             f"({_g(top.grad_norm)})",
             f"clip gradients: train.clip_grad_norm = {_round1(med):g}; or lower the learning "
             f"rate: optimizer.lr = {_round1(lr / 10):g} (now {_g(lr)})",
+            [f"optimizer.lr={_round1(lr / 10):g}"],
         )
     return None
 
@@ -305,12 +349,17 @@ def _vanishing(report, recent, info, flags) -> Flag | None:
         )
     else:
         fix = "add normalisation (batch_norm1d, layer_norm) or residual connections"
+    # as --set lines: the saturating layers of the top-level list become ReLU, with He init
+    sets = [f"model.layers.{n}.type=relu" for n, _, k in info.activations
+            if k in ("Sigmoid", "Tanh", "Hardtanh") and n.isdigit()]  # fmt: skip
+    sets = [*sets, HE] if sets or "ReLU" in kinds else []
     return Flag(
         "vanishing",
         "warn",
         layers,
         evidence + ("; cause: " + "; ".join(cause) if cause else ""),
         fix,
+        sets,
     )
 
 
@@ -321,7 +370,7 @@ def _dead(report, recent, info, flags) -> Flag | None:
     evidence = "units at 0 for the whole batch: " + ", ".join(
         f"{a.name} {100 * a.dead:.0f}% of {a.units}" for a in bad
     )
-    fix = []
+    fix, sets = [], []
     for a in bad:
         src = info.module(info.before.get(a.name, ""))
         bias = getattr(src, "bias", None) if src is not None else None
@@ -331,6 +380,7 @@ def _dead(report, recent, info, flags) -> Flag | None:
                 f"{_g(float(bias.data.mean()))}, pushing pre-activations below 0"
             )
             fix.append('start the biases at zero: model.bias_init = "zeros"')
+            sets = ["model.bias_init=zeros"]
             break
     lr = report.lr
     fix.append(
@@ -338,7 +388,8 @@ def _dead(report, recent, info, flags) -> Flag | None:
         f'"he_normal", nonlinearity = "relu"}}), or a lower learning rate: optimizer.lr = '
         f"{_round1(lr / 10):g} (now {_g(lr)})"
     )
-    return Flag("dead_units", "warn", [a.name for a in bad], evidence, "; ".join(fix))
+    sets = sets or [f"optimizer.lr={_round1(lr / 10):g}"]
+    return Flag("dead_units", "warn", [a.name for a in bad], evidence, "; ".join(fix), sets)
 
 
 def _saturated(report, recent, info, flags) -> Flag | None:
@@ -348,10 +399,8 @@ def _saturated(report, recent, info, flags) -> Flag | None:
     if not bad:
         return None
     evidence = (
-        ", ".join(
-            f"{a.name} ({a.type.lower()}) {100 * a.saturated:.0f}% of {a.units} units" for a in bad
-        )
-        + " within 1% of a bound for the whole batch"
+        ", ".join(f"{a.name} ({a.type.lower()}) {100 * a.saturated:.0f}%" for a in bad)
+        + " of the outputs within 1% of a bound over the batch"
     )
     scale = _init_scale(info, info.before.get(bad[0].name, ""))
     if scale:
@@ -360,7 +409,12 @@ def _saturated(report, recent, info, flags) -> Flag | None:
         'initialise with Xavier (model.init = {type = "xavier_normal"}), put batch_norm1d '
         'before the activation, or use {type = "relu"} with He init'
     )
-    return Flag("saturation", "warn", [a.name for a in bad], evidence, fix)
+    # Xavier scale fixes a tanh net; a deep sigmoid net vanishes at Xavier's scale too
+    # (corpus: sigmoid-xavier), so it gets ReLU and He like a vanishing one.
+    sig = [n for n, _, k in info.activations if k == "Sigmoid" and n.isdigit()]
+    sets = ([f"model.layers.{n}.type=relu" for n in sig] + [HE] if sig
+            else ['model.init={type = "xavier_normal"}'])  # fmt: skip
+    return Flag("saturation", "warn", [a.name for a in bad], evidence, fix, sets)
 
 
 def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
@@ -389,6 +443,7 @@ def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
             f"median update/weight ratio {_g(ratio)} (healthy near 1e-3): each step "
             f"moves the weights by {_share(ratio)} their norm",
             f"lower the learning rate: optimizer.lr = {suggest:g} (now {_g(lr)})",
+            [f"optimizer.lr={suggest:g}"],
         )
     # Small steps are meant when a schedule has decayed the learning rate, or when the model
     # has converged (gradients 100x below the first check point's): judge only neither.
@@ -398,13 +453,22 @@ def _update_ratio(report, recent: Recent, info, flags) -> Flag | None:
         and lr >= 0.5 * recent.peak_lr(lr)
         and _total(report) >= CONVERGED * first
     ):
-        suggest = min(suggest, _round1(10 * lr))
+        # a step towards the healthy ratio, but no more than 1000x at once (measured on the
+        # corpus: 10x left the learning-rate runs stalled)
+        suggest = min(suggest, _round1(1000 * lr))
         return Flag(
             "update_ratio",
             "warn",
             names,
             f"median update/weight ratio {_g(ratio)} (healthy near 1e-3): the weights hardly move",
-            f"raise the learning rate: optimizer.lr = {suggest:g} (now {_g(lr)})",
+            f"raise the learning rate: optimizer.lr = {suggest:g} (now {_g(lr)})"
+            + (
+                f"; or, as the weights were drawn by hand ({_spec_init(info)}), start them at "
+                "their standard scale"
+                if _custom_init(info)
+                else ""
+            ),
+            _standard_init(info) if _custom_init(info) else [f"optimizer.lr={suggest:g}"],
         )
     return None
 
@@ -423,7 +487,14 @@ def _batchnorm(report, recent, info, flags) -> Flag | None:
         "the layer before the BatchNorm outputs near-constant channels (dead ReLUs, "
         "collapsed weights): check its dead units, lower the learning rate or weight decay"
     )
-    return Flag("batchnorm", "warn", [n.name for n in bad], evidence, fix)
+    return Flag(
+        "batchnorm",
+        "warn",
+        [n.name for n in bad],
+        evidence,
+        fix,
+        ['model.init={type = "he_normal", nonlinearity = "relu"}'],
+    )
 
 
 def _bptt(report, recent, info, flags) -> Flag | None:
@@ -443,4 +514,5 @@ def _bptt(report, recent, info, flags) -> Flag | None:
         f"({100 * g / top:.0f}% of the largest parameter gradient): truncated BPTT cuts "
         "dependencies the model is still learning from",
         f"a longer window: train.bptt = {2 * window if window else 128}",
+        [f"train.bptt={2 * window if window else 128}"],
     )
