@@ -107,6 +107,7 @@ class LoopState:
             "task": b.task, "n_classes": b.n_classes,
             "classes": list(b.classes) if b.classes else None,
             "input_shape": list(b.input_shape),
+            "input_rms": b.input_rms,
         }  # fmt: skip
 
     def load(self, ckpt: dict[str, Any], path: Path) -> None:
