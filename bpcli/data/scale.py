@@ -26,9 +26,9 @@ def scale_warning(x: np.ndarray, trained_rms: float | None) -> str | None:
         return None
     ratio = rms / trained_rms
     if ratio >= SCALE_WARN:
-        how = f"~{ratio:.3g}x larger than"
+        how = f"~{ratio:.2g}x larger than"
     elif ratio and ratio <= 1 / SCALE_WARN:
-        how = f"~{1 / ratio:.3g}x smaller than"
+        how = f"~{1 / ratio:.2g}x smaller than"
     else:
         return None
     return (f"inputs are {how} the training data's (RMS {rms:.3g} against {trained_rms:.3g}); "
