@@ -87,6 +87,12 @@ def test_csv_regression_and_separate_split_files(tmp_path, monkeypatch):
     pred = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
     truth = np.loadtxt(tmp_path / "val.csv", delimiter=",", skiprows=1)[:, -1]
     assert np.sqrt(np.mean((pred - truth) ** 2)) < 0.1 * truth.std()
+    r = run("eval", "runs/r", "--dataset", "val.csv", "--json")
+    m = json.loads(r.stdout)
+    e = pred - truth
+    assert m["mae"] == pytest.approx(np.abs(e).mean(), rel=1e-3, abs=1e-4)
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean(e**2)), rel=1e-3, abs=1e-4)
+    assert m["r2"] == pytest.approx(1 - np.mean(e**2) / truth.var(), rel=1e-4)
     assert run("export", "runs/r", "-o", "r.onnx").exit_code == 0
     feats = np.loadtxt(tmp_path / "val.csv", delimiter=",", skiprows=1)[:, :3]
     np.testing.assert_allclose(_ort(tmp_path / "r.onnx", feats)[:, 0], pred, rtol=1e-4, atol=1e-3)

@@ -424,7 +424,7 @@ def _early(ctx: _Ctx, path: str, v) -> dict:
     _check(ctx, f"{path}.patience", res["patience"], "posint")
     res["min_delta"] = float(_check(ctx, f"{path}.min_delta", res["min_delta"], "part"))
     if res["mode"] is None:
-        res["mode"] = "max" if "acc" in res["metric"] else "min"
+        res["mode"] = "max" if res["metric"].endswith(("accuracy", "r2")) else "min"
     if res["mode"] not in ("min", "max"):
         raise ctx.error(f"{path}.mode", f'must be "min" or "max", got {res["mode"]!r}')
     return res

@@ -2,7 +2,8 @@
 
 Metric names: ``loss`` (the spec's loss, mean per sample or per token), ``accuracy``
 (classification and language: fraction of arg-max hits), ``perplexity`` (language:
-``exp(loss)`` of the per-token cross-entropy). Training prefixes them with ``train_``, ``val_``
+``exp(loss)`` of the per-token cross-entropy), ``mae``, ``rmse`` and ``r2`` (regression, over
+every target value). Training prefixes them with ``train_``, ``val_``
 and ``test_``.
 """
 
@@ -30,11 +31,13 @@ EVAL_BATCH = 512
 class Meter:
     """Running sums of one pass (plain floats: no per-batch allocation beyond the arg-max)."""
 
-    __slots__ = ("confusion", "correct", "count", "loss_sum", "task")
+    __slots__ = ("confusion", "correct", "count", "loss_sum", "reg", "task")
 
     def __init__(self, task: str, n_classes: int | None = None, confusion: bool = False):
         self.task = task
         self.loss_sum, self.count, self.correct = 0.0, 0, 0
+        # regression: sums of |e|, e^2, y, y^2 and the number of target values
+        self.reg = [0.0, 0.0, 0.0, 0.0, 0]
         self.confusion = (
             np.zeros((n_classes, n_classes), np.int64) if confusion and n_classes else None
         )
@@ -44,6 +47,11 @@ class Meter:
         self.loss_sum += loss * n
         self.count += n
         if self.task == "regression":
+            e = out.astype(np.float64).reshape(y.shape) - y
+            y64 = y.astype(np.float64)
+            for i, v in enumerate((np.abs(e).sum(), (e * e).sum(), y64.sum(), (y64 * y64).sum())):
+                self.reg[i] += float(v)
+            self.reg[4] += int(y.size)
             return
         pred = out.argmax(-1)
         y = y.reshape(pred.shape)
@@ -58,16 +66,23 @@ class Meter:
         out = {f"{prefix}loss": loss}
         if self.task != "regression":
             out[f"{prefix}accuracy"] = self.correct / max(self.count, 1)
+        elif self.reg[4]:
+            abs_e, sq_e, sy, syy, n = self.reg
+            var = syy / n - (sy / n) ** 2  # of the targets, about their mean
+            out[f"{prefix}mae"], out[f"{prefix}rmse"] = abs_e / n, math.sqrt(sq_e / n)
+            out[f"{prefix}r2"] = 1.0 - (sq_e / n) / var if var > 0 else math.nan
         if self.task == "language":
             out[f"{prefix}perplexity"] = perplexity(loss)
         return out
 
     def state(self) -> dict[str, Any]:
-        return {"loss_sum": self.loss_sum, "count": self.count, "correct": self.correct}
+        return {"loss_sum": self.loss_sum, "count": self.count, "correct": self.correct,
+                "reg": list(self.reg)}  # fmt: skip
 
     def load(self, state: dict[str, Any]) -> None:
         self.loss_sum, self.count = state["loss_sum"], state["count"]
         self.correct = state["correct"]
+        self.reg = list(state.get("reg", [0.0, 0.0, 0.0, 0.0, 0]))  # absent before regression metrics
 
 
 def perplexity(loss: float) -> float:

@@ -148,6 +148,7 @@ def metric_names(task: str, has_val: bool) -> list[str]:
     """The per-epoch metrics a run of this task measures (what early stopping may watch)."""
     names = ["loss"] + (["accuracy"] if task != "regression" else [])
     names += ["perplexity"] if task == "language" else []
+    names += ["mae", "rmse", "r2"] if task == "regression" else []
     return [f"{p}_{n}" for p in ("train", "val")[: 1 + has_val] for n in names]
 
 
