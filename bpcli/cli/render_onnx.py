@@ -42,7 +42,9 @@ def export_result(r, as_json: bool = False) -> None:
                     f", same class {100 * d['agreement']:.2f}%")  # fmt: skip
                 out.print(f"  {d['n']} {what}: max abs diff {d['max_abs']:.3g}, max rel diff "
                           f"{d['max_rel']:.3g}{agree}")  # fmt: skip
-        need = f", same class >= {100 * v['min_agreement']:g}%" if v.get("agreement") is not None else ""
+        need = ""
+        if v.get("agreement") is not None:
+            need = f", same class >= {100 * v['min_agreement']:g}%"
         out.print(
             f"onnxruntime vs bpcli: max abs diff {v['max_abs']:.3g}, max rel diff "
             f"{v['max_rel']:.3g} (rtol {v['rtol']:g}, atol {v['atol']:g}{need}): {verdict}"

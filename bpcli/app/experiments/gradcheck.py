@@ -345,7 +345,6 @@ def gradcheck_source(source: str | Path, layers=(), batch: int = 4, seed: int = 
     if p.suffix.lower() == ".toml":
         from bpcli.app.model.build import build
         from bpcli.app.spec.schema import load_spec
-
         from bpcli.data.sources import dataset_overrides
 
         built, kind = build(load_spec(p, dataset_overrides(dataset))), "spec"

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from bpcli import data as bdata
+from bpcli.app.spec.schema import Spec
 from bpcli.data import sources
 from bpcli.data.scale import input_rms
-from bpcli.app.spec.schema import Spec
 from bpcli.engine.grad_mode import no_grad
 from bpcli.engine.random import manual_seed
 from bpcli.engine.tensor import Tensor

@@ -18,7 +18,6 @@ import numpy as np
 
 from bpcli.errors import BpcliError
 
-
 # -- bpcli import / onnx check ------------------------------------------------------------------
 
 

@@ -294,7 +294,8 @@ def _data_source(ctx: _Ctx, res: dict) -> None:
     res["train"] = None
     name = _check(ctx, "data.dataset", res["dataset"], "str")
     try:
-        kind, res["options"] = resolve_source(name, res["options"], base, name in registry("dataset"))
+        known = name in registry("dataset")
+        kind, res["options"] = resolve_source(name, res["options"], base, known)
     except BpcliError as e:
         raise ctx.error("data.dataset", f"{e.where}: {e.msg}" if e.where else e.msg) from None
     res["dataset"] = kind

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from bpcli.app.store import runs
-from bpcli.app.training.inputs import fit_shape, scale_warning
 from bpcli.app.store.checkpoint import load_checkpoint, require
-from bpcli.data import Dataset, Standardizer, bptt_windows, iter_batches, stream_of
+from bpcli.app.training.inputs import fit_shape, scale_warning
+from bpcli.data import Dataset, bptt_windows, iter_batches, stream_of
 from bpcli.data.dataset import align_classes
 from bpcli.engine.grad_mode import no_grad
 from bpcli.errors import BpcliError
@@ -82,7 +82,7 @@ class Meter:
     def load(self, state: dict[str, Any]) -> None:
         self.loss_sum, self.count = state["loss_sum"], state["count"]
         self.correct = state["correct"]
-        self.reg = list(state.get("reg", [0.0, 0.0, 0.0, 0.0, 0]))  # absent before regression metrics
+        self.reg = list(state.get("reg", [0.0, 0.0, 0.0, 0.0, 0]))  # older checkpoints: none
 
 
 def perplexity(loss: float) -> float:

@@ -105,7 +105,7 @@ def _compare(sess, built, ckpt, x, preprocess_in_file: bool) -> dict[str, Any]:
     if built.task in ("classification", "language"):
         agreement = float(np.mean(got[0].argmax(-1) == want[0].argmax(-1)))
     return {"max_abs": max_abs, "max_rel": max_rel, "ok": ok, "per_output": per,
-            "agreement": agreement, "n": int(len(x))}  # fmt: skip
+            "agreement": agreement, "n": len(x)}  # fmt: skip
 
 
 def verify_export(built, ckpt, path: str | Path, with_preprocessing: bool) -> dict[str, Any]:

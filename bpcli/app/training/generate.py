@@ -65,7 +65,7 @@ class _Stepper:
                 return np.asarray(out.data)[0]
             rows = []
             for i in ids:
-                self.ids = (self.ids + [i])[-self.window :]
+                self.ids = [*self.ids, i][-self.window :]
                 out, _ = self.model(Tensor(np.array([self.ids], np.int64)), None)
                 rows.append(np.asarray(out.data)[0, -1])
             return np.stack(rows)
@@ -120,7 +120,8 @@ def next_token_arrays(built, ckpt, src: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise BpcliError("no such input file", str(src)) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise BpcliError(f"a language model predicts on a UTF-8 text file ({e})", str(src)) from None
+        raise BpcliError(f"a language model predicts on a UTF-8 text file ({e})",
+                         str(src)) from None  # fmt: skip
     if not text:
         raise BpcliError("the text is empty", str(src))
     vocab = Vocab("".join(ckpt["classes"]))

@@ -11,6 +11,7 @@ import numpy as np
 from bpcli.data.scale import input_rms, scale_warning  # noqa: F401 (re-exported)
 from bpcli.errors import BpcliError
 
+
 def fit_shape(x: np.ndarray, expect: tuple[int, ...], where: str) -> np.ndarray:
     """``x`` as ``(n, *expect)``: a lone sample gains its batch axis, images are flattened
     for an MLP (or unflattened) when the sizes agree; anything else is an error naming both
@@ -53,8 +54,8 @@ def read_inputs(src: str | Path, spec: dict, input_shape: tuple[int, ...]) -> np
     (its label column, when present, is dropped), an image folder (labelled or not), an IDX
     images file. Values are checked (real, finite)."""
     from bpcli.data import loaders
-    from bpcli.data.images import image_files, read_image
     from bpcli.data.idx import read_idx
+    from bpcli.data.images import image_files, read_image
     from bpcli.data.sources import file_kind
 
     p = Path(src)

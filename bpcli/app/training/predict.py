@@ -64,7 +64,7 @@ def predict(checkpoint: str | os.PathLike, input_path: str | os.PathLike,
     writes one line per sample), with ``classes`` (arg-max ids), ``labels`` (their names)
     and ``probabilities`` for classifiers, ``predictions`` for regression.
     """
-    built, ckpt, path = restore(checkpoint, data=False)
+    built, ckpt, _ = restore(checkpoint, data=False)
     src = Path(input_path)
     dest = Path(out_path) if out_path is not None else src.with_name(f"{src.stem}.pred.npz")
     if dest.suffix.lower() not in (".npz", ".csv"):
