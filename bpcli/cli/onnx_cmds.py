@@ -75,6 +75,12 @@ def import_cmd(path: str, as_json: bool) -> None:
     from bpcli.cli import render_onnx
 
     render_onnx.import_summary(import_summary(path), as_json=as_json)
+    if not as_json:
+        import onnx
+
+        from bpcli.onnx.exporter.preprocess import read_metadata
+
+        render_onnx.bpcli_metadata(read_metadata(onnx.load(path, load_external_data=False)))
 
 
 @click.group("onnx")

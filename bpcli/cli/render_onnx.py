@@ -53,6 +53,22 @@ def export_result(r, as_json: bool = False) -> None:
         out.print(f"[yellow]not verified:[/yellow] {r.verify_skipped}")
 
 
+def bpcli_metadata(meta: dict) -> None:
+    """What a file exported by bpcli says about its inputs: preprocessing, task, classes."""
+    pre = meta.get("bpcli.preprocessing")
+    out = console()
+    if isinstance(pre, dict):
+        steps = [s["op"] for s in pre.get("steps", [])]
+        if steps:
+            out.print(f"preprocessing in the graph: {', '.join(steps)} (feed raw inputs)")
+        elif pre.get("left_out"):
+            out.print(f"preprocessing left out: {', '.join(pre['left_out'])}: {pre.get('note')}")
+    if meta.get("bpcli.task"):
+        classes = meta.get("bpcli.classes")
+        names = f": {', '.join(map(str, classes))}" if isinstance(classes, list) else ""
+        out.print(f"task {meta['bpcli.task']}{names}")
+
+
 def import_summary(s, as_json: bool = False) -> None:
     if as_json:
         d = dataclasses.asdict(s)
