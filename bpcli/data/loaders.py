@@ -295,7 +295,7 @@ def load_npy_folder(
         per_class = [sorted(d.glob("*.npy")) for d in dirs]
         for d, files in zip(dirs, per_class, strict=True):
             if not files:
-                raise BpcliError("class folder holds no .npy files", str(d))
+                raise BpcliError("class folder holds no .npy files (nor images)", str(d))
         x = _stack([f for files in per_class for f in files], str(root))
         y = np.repeat(np.arange(len(dirs)), [len(f) for f in per_class])
         classes = tuple(d.name for d in dirs)

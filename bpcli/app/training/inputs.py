@@ -78,7 +78,7 @@ def read_inputs(src: str | Path, spec: dict, input_shape: tuple[int, ...]) -> np
         channels = input_shape[0] if len(input_shape) == 3 else opts.get("channels", 3)
         x = np.stack([read_image(f, channels, size) for f in files])
     else:
-        raise BpcliError(f"cannot predict on a {kind} file; give an .npz/.npy, .csv, IDX file "
+        raise BpcliError(f"cannot predict on {kind} data; give an .npz/.npy, .csv, IDX file "
                          "or a folder of images", str(p))  # fmt: skip
     loaders.check_array(x, "x", str(p))
     return x
