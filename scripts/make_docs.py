@@ -18,7 +18,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 KINDS = {
     "str": "string", "table": "table", "bool": "boolean", "posint": "integer >= 1",
     "nonnegint": "integer >= 0", "posfloat": "number > 0",
-    "part": "fraction in [0, 1) or count >= 0", "interval": '"epoch" or "step"',
+    "part": "fraction in [0, 1) or count >= 0",
+    "split": "fraction in [0, 1), count >= 0 or a data file", "interval": '"epoch" or "step"',
     "standardize": 'false, true, "feature", "channel" or "global"',
     "layers": "array of layer tables", "init": "initialiser name or {type = ..., ...}",
     "early": "table {metric, patience, mode, min_delta}",

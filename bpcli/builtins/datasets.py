@@ -22,6 +22,7 @@ DATASETS = {
     "idx": data.load_idx,
     "npy_folder": data.load_npy_folder,
     "text": data.load_text,
+    "image_folder": data.load_image_folder,
 }
 
 

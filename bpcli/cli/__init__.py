@@ -13,6 +13,7 @@ import click
 from bpcli.cli import bench as _bench  # noqa: F401 - registers the command
 from bpcli.cli import diagnose as _diagnose  # noqa: F401
 from bpcli.cli import evaluate as _evaluate  # noqa: F401
+from bpcli.cli import generate as _generate  # noqa: F401
 from bpcli.cli import gradcheck_cmd as _gradcheck  # noqa: F401
 from bpcli.cli import info as _info  # noqa: F401
 from bpcli.cli import onnx_cmds as _onnx_cmds  # noqa: F401

@@ -37,7 +37,7 @@ def eval_cmd(checkpoint: str, dataset: str | None, as_json: bool) -> None:
 
 @click.command("predict")
 @click.argument("checkpoint", type=click.Path())
-@click.argument("input_npz", metavar="INPUT.npz", type=click.Path(dir_okay=False))
+@click.argument("input_npz", metavar="INPUT", type=click.Path())
 @click.option(
     "-o",
     "--out",
@@ -47,19 +47,23 @@ def eval_cmd(checkpoint: str, dataset: str | None, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary of what was written.")
 def predict_cmd(checkpoint: str, input_npz: str, out_path: str | None, as_json: bool) -> None:
-    """Run CHECKPOINT on the inputs in INPUT.npz and write the predictions to an .npz.
+    """Run CHECKPOINT on the raw inputs in INPUT and write the predictions to an .npz or .csv.
 
-    INPUT.npz holds the inputs under the key 'x' (or as its only array), shaped like the
-    training inputs with a leading batch axis, unstandardised (the checkpoint standardises
-    them as in training). The output holds 'classes' (arg-max ids) and 'probabilities' for
-    classifiers, 'predictions' for regression.
+    INPUT is an .npz (inputs under the key 'x', or its only array) or .npy, a CSV file (the
+    label column, when present, is ignored), a folder of images (or of class folders), an
+    IDX file, or a text file for a language model. Inputs are given raw, as the training
+    file held them: the checkpoint standardises them as in training, and warns when their
+    scale is far from the training data's. The output holds 'classes' (arg-max ids),
+    'labels' (class names) and 'probabilities' for classifiers, 'predictions' for
+    regression, 'next_probabilities' for a language model.
 
     \b
     Examples:
       bpcli predict runs/mlp-digits-20250101-120000 digits.npz -o preds.npz
       bpcli predict runs/mlp-digits-20250101-120000/best.npz digits.npz --json
+      bpcli predict runs/flowers new_flowers.csv -o predictions.csv
     """
-    from bpcli.app.training.evaluate import predict
+    from bpcli.app.training.predict import predict
     from bpcli.cli import render_train
 
     result = predict(checkpoint, input_npz, out_path)

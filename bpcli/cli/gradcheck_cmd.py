@@ -29,10 +29,12 @@ from bpcli.cli.group import cli
               help="Tensors with at most this many elements are checked coordinate by "
                    "coordinate.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dataset", metavar="NAME|FILE",
+              help="SPEC only: take the batch from this dataset or data file.")
 @click.option("--per-tensor", is_flag=True, help="One row per tensor instead of per layer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def gradcheck_cmd(source, layers, eps, atol, rtol, batch, directions, full_below, seed,
-                  per_tensor, as_json) -> None:  # fmt: skip
+                  dataset, per_tensor, as_json) -> None:  # fmt: skip
     """Compare the engine's gradients with float64 central finite differences.
 
     A copy of the model is cast to float64. L is the spec's loss on a small batch of its
@@ -50,7 +52,8 @@ def gradcheck_cmd(source, layers, eps, atol, rtol, batch, directions, full_below
     from bpcli.app.experiments.gradcheck import gradcheck_source
     from bpcli.cli import render_check
 
-    report = gradcheck_source(source, layers=layers, batch=batch, seed=seed, eps=eps,
+    report = gradcheck_source(source, layers=layers, batch=batch, seed=seed, dataset=dataset,
+                              eps=eps,
                               atol=atol, rtol=rtol, directions=directions,
                               full_below=full_below)  # fmt: skip
     render_check.gradcheck_report(report, per_tensor=per_tensor, as_json=as_json)

@@ -21,16 +21,23 @@ from bpcli.cli.group import cli
               help="Run the file in onnxruntime and print the largest differences.")  # fmt: skip
 @click.option("--training", is_flag=True,
               help="Export the training-mode graph (batch stats, active dropout).")  # fmt: skip
+@click.option("--no-preprocessing", "no_preprocessing", is_flag=True,
+              help="Leave the run's input standardisation out of the graph (the file then "
+                   "wants standardised inputs; its metadata says so).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def export_cmd(checkpoint: str, out: str, opset: int, dynamic_batch: bool, verify: bool,
-               training: bool, as_json: bool) -> None:  # fmt: skip
+               training: bool, no_preprocessing: bool, as_json: bool) -> None:  # fmt: skip
     """Write the model of RUN_OR_CHECKPOINT as an ONNX file.
 
     A run directory means its best.npz. The model is rebuilt from the checkpoint's spec,
     traced on an example batch of the training input shape and written with its parameters
-    as initializers; onnx.checker checks the file. With --verify, onnxruntime runs it on
-    random inputs and the largest absolute and relative differences from bpcli are shown
-    (exit 1 if they exceed rtol 1e-4 / atol 1e-5).
+    as initializers; onnx.checker checks the file. The run's input standardisation is
+    written in front of the model (Sub, Div), so the file takes raw inputs as 'bpcli predict'
+    does; the metadata_props 'bpcli.preprocessing' and 'bpcli.classes' say what and which.
+    With --verify, onnxruntime runs it on raw samples of the run's own data and on random
+    ones, and the largest differences from bpcli and the share of samples with the same
+    predicted class are shown (exit 1 if they exceed rtol 1e-4 / atol 1e-5 or fewer than
+    99.9% agree; an error when onnxruntime is not installed).
 
     \b
     Examples:
@@ -41,7 +48,8 @@ def export_cmd(checkpoint: str, out: str, opset: int, dynamic_batch: bool, verif
     from bpcli.cli import render_onnx
 
     result = export_run(checkpoint, out, opset=opset, dynamic_batch=dynamic_batch,
-                        verify=verify, training=training)  # fmt: skip
+                        verify=verify, training=training,
+                        preprocessing=not no_preprocessing)  # fmt: skip
     render_onnx.export_result(result, as_json=as_json)
     if result.verify is not None and not result.verify["ok"]:
         sys.exit(1)
@@ -67,6 +75,12 @@ def import_cmd(path: str, as_json: bool) -> None:
     from bpcli.cli import render_onnx
 
     render_onnx.import_summary(import_summary(path), as_json=as_json)
+    if not as_json:
+        import onnx
+
+        from bpcli.onnx.exporter.preprocess import read_metadata
+
+        render_onnx.bpcli_metadata(read_metadata(onnx.load(path, load_external_data=False)))
 
 
 @click.group("onnx")

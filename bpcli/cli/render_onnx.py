@@ -28,15 +28,45 @@ def export_result(r, as_json: bool = False) -> None:
         out.print(f"  input  {name} {shape} {dtype}")
     out.print(f"  output {', '.join(r.outputs)}")
     out.print(f"  ops: {_ops(r.op_types)}")
+    pre = getattr(r, "preprocessing", None)
+    out.print(f"  preprocessing in the graph: {', '.join(pre)} (takes raw inputs)" if pre
+              else "  preprocessing in the graph: none")  # fmt: skip
     if r.verify is not None:
         v = r.verify
         verdict = "[green]match[/green]" if v["ok"] else "[red]DIFFER[/red]"
+        legs = v.get("legs") or {}
+        for leg, what in (("real", f"raw samples of {v.get('source')}"), ("random", "random")):
+            if leg in legs:
+                d = legs[leg]
+                agree = "" if d["agreement"] is None else (
+                    f", same class {100 * d['agreement']:.2f}%")  # fmt: skip
+                out.print(f"  {d['n']} {what}: max abs diff {d['max_abs']:.3g}, max rel diff "
+                          f"{d['max_rel']:.3g}{agree}")  # fmt: skip
+        need = ""
+        if v.get("agreement") is not None:
+            need = f", same class >= {100 * v['min_agreement']:g}%"
         out.print(
             f"onnxruntime vs bpcli: max abs diff {v['max_abs']:.3g}, max rel diff "
-            f"{v['max_rel']:.3g} (rtol {v['rtol']:g}, atol {v['atol']:g}): {verdict}"
+            f"{v['max_rel']:.3g} (rtol {v['rtol']:g}, atol {v['atol']:g}{need}): {verdict}"
         )
     elif r.verify_skipped:
         out.print(f"[yellow]not verified:[/yellow] {r.verify_skipped}")
+
+
+def bpcli_metadata(meta: dict) -> None:
+    """What a file exported by bpcli says about its inputs: preprocessing, task, classes."""
+    pre = meta.get("bpcli.preprocessing")
+    out = console()
+    if isinstance(pre, dict):
+        steps = [s["op"] for s in pre.get("steps", [])]
+        if steps:
+            out.print(f"preprocessing in the graph: {', '.join(steps)} (feed raw inputs)")
+        elif pre.get("left_out"):
+            out.print(f"preprocessing left out: {', '.join(pre['left_out'])}: {pre.get('note')}")
+    if meta.get("bpcli.task"):
+        classes = meta.get("bpcli.classes")
+        names = f": {', '.join(map(str, classes))}" if isinstance(classes, list) else ""
+        out.print(f"task {meta['bpcli.task']}{names}")
 
 
 def import_summary(s, as_json: bool = False) -> None:

@@ -374,6 +374,7 @@ def _cell(v: int, diagonal: bool) -> str:
 def eval_result(result, as_json: bool = False) -> None:
     metrics = dict(_get(result, "metrics", None) or {})
     matrix = _get(result, "confusion")
+    warn(_get(result, "warnings"))
     if as_json:
         obj = dict(metrics)
         for key in ("checkpoint", "dataset", "task", "n_samples", "epoch"):
@@ -398,15 +399,25 @@ def eval_result(result, as_json: bool = False) -> None:
         out.print(confusion_table(matrix, _get(result, "classes")))
 
 
+def warn(notes) -> None:
+    """Warnings about the inputs, one line each on stderr (so --json stays parseable)."""
+    for note in notes or []:
+        print(f"bpcli: warning: {note}", file=sys.stderr)
+
+
 def predict_result(result, as_json: bool = False) -> None:
     obj = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in _plain(result).items()}
+    warn(obj.get("warnings"))
     if as_json:
         print(_dumps(obj))
         return
     keys = ", ".join(obj.get("keys") or [])
-    Console(highlight=False).print(
-        f"wrote {obj.get('out_path')}: {keys} for {obj.get('n_samples', 0):,} samples"
-    )
+    out = Console(highlight=False)
+    out.print(f"wrote {obj.get('out_path')}: {keys} for {obj.get('n_samples', 0):,} samples")
+    counts = obj.get("counts") or {}
+    if counts:
+        top = sorted(counts.items(), key=lambda kv: -kv[1])
+        out.print("predicted: " + ", ".join(f"{name} {n:,}" for name, n in top))
 
 
 def _shape(shape) -> str:

@@ -21,8 +21,11 @@ from bpcli.cli.group import cli
               help="Sweep folder (default runs/sweep-<name>-<timestamp>).")  # fmt: skip
 @click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override any other spec field (repeatable).")  # fmt: skip
+@click.option("--dataset", metavar="NAME|FILE",
+              help="Train on this registered dataset or data file instead of the spec's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def sweep_cmd(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_json) -> None:
+def sweep_cmd(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, dataset,
+              as_json) -> None:  # fmt: skip
     """Train a grid of short runs: learning rates x initialisers x seeds.
 
     Prints a heatmap (final validation accuracy, or loss for regression; diverged runs
@@ -51,7 +54,9 @@ def _sweep(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_jso
            map_runs=None, shows: bool = True) -> None:  # fmt: skip
     from bpcli.app.experiments.sweep import parse_lrs, sweep
     from bpcli.cli import render_sweep
+    from bpcli.data.sources import dataset_overrides
 
+    sets = (*dataset_overrides(dataset), *sets)
     lrs = parse_lrs(lr_text)
     inits = [i.strip() for i in init_text.split(",") if i.strip()]
     progress = None if as_json or not shows else render_sweep.run_progress
@@ -68,8 +73,10 @@ def _sweep(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_jso
 @click.option("--steps", type=int, help="Steps (default: one epoch, at least 100).")
 @click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override any spec field (repeatable).")  # fmt: skip
+@click.option("--dataset", metavar="NAME|FILE",
+              help="Train on this registered dataset or data file instead of the spec's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def lr_find_cmd(spec_path, min_lr, max_lr, steps, sets, as_json) -> None:
+def lr_find_cmd(spec_path, min_lr, max_lr, steps, sets, dataset, as_json) -> None:
     """Learning-rate range test: raise the LR exponentially, watch the loss, suggest an LR.
 
     The suggestion is where the smoothed loss falls fastest (or the minimum's LR / 10).
@@ -81,8 +88,10 @@ def lr_find_cmd(spec_path, min_lr, max_lr, steps, sets, as_json) -> None:
     from bpcli.app.experiments.lr_find import lr_find
     from bpcli.app.spec.schema import load_spec
     from bpcli.cli import render_sweep
+    from bpcli.data.sources import dataset_overrides
 
-    result = lr_find(load_spec(spec_path, sets), min_lr, max_lr, steps)
+    spec = load_spec(spec_path, [*dataset_overrides(dataset), *sets])
+    result = lr_find(spec, min_lr, max_lr, steps)
     render_sweep.lr_find_result(result, as_json=as_json)
 
 

@@ -67,7 +67,8 @@ def overrides_of(options: dict, sets: tuple[str, ...]) -> list[str]:
 @click.option(
     "--dataset",
     metavar="NAME|FILE",
-    help="SPEC.onnx only: the registered dataset or data file to fine-tune on.",
+    help="The registered dataset or data file (.npz, .csv, .txt, .idx, a folder) to train or "
+    "fine-tune on, instead of the spec's (whose data.options are dropped).",
 )
 @click.option(
     "--freeze",
@@ -220,11 +221,13 @@ def _train(par, spec_path, epochs, lr, batch_size, seed, sets, out, resume, over
         from bpcli.app.model.onnx_files import onnx_spec
 
         spec = onnx_spec(spec_path, dataset, freeze, replace_head, overrides)
-    elif dataset or freeze or replace_head is not None:
-        flag = "--dataset" if dataset else "--freeze" if freeze else "--replace-head"
+    elif freeze or replace_head is not None:
+        flag = "--freeze" if freeze else "--replace-head"
         raise BpcliError("applies to an ONNX model (SPEC.onnx) only; set it in the spec", flag)
     else:
-        spec = load_spec(spec_path, overrides=overrides)
+        from bpcli.data.sources import dataset_overrides
+
+        spec = load_spec(spec_path, overrides=[*dataset_overrides(dataset), *overrides])
     # The NaN/Inf guard names the first non-finite gradient; numpy's overflow warnings on
     # the way there would only add noise to that one line.
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"bpcli\.")

@@ -152,3 +152,21 @@ def one_hot(y: np.ndarray, n_classes: int, dtype: Any = np.float32) -> np.ndarra
     out = np.zeros((*y.shape, n_classes), dtype=dtype)
     np.put_along_axis(out, y[..., None], 1, axis=-1)
     return out
+
+
+def align_classes(part: Dataset, classes, n_classes: int, where: str) -> Dataset:
+    """``part`` with its labels numbered as a model trained with ``classes`` (names, or None for
+    plain ids) and ``n_classes`` numbers them: a split file or a file to evaluate on may lack
+    some classes, or list them in another order."""
+    src = part.meta.get("source", part.name)
+    if classes and part.classes and tuple(part.classes) != tuple(classes):
+        unknown = [c for c in part.classes if c not in classes]
+        if unknown:
+            raise BpcliError(f"{src}: class {unknown[0]!r} is not one the model knows "
+                             f"({', '.join(classes)})", where)  # fmt: skip
+        remap = np.array([list(classes).index(c) for c in part.classes], dtype=np.int64)
+        return replace(part, y=remap[part.y], n_classes=n_classes, classes=tuple(classes))
+    if part.n_classes > n_classes:
+        raise BpcliError(f"{src}: labels up to {part.n_classes - 1}, but the model has "
+                         f"{n_classes} classes", where)  # fmt: skip
+    return replace(part, n_classes=n_classes, classes=tuple(classes) if classes else None)

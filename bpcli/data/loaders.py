@@ -62,6 +62,8 @@ def load_npz(
         raise BpcliError(f"{x!r} has {len(xs)} samples but {y!r} has {len(ys)}", str(p))
     if len(xs) == 0:
         raise BpcliError("the dataset is empty (0 samples)", str(p))
+    check_array(xs, x, str(p))
+    check_array(ys, y, str(p))
     ys, task = _targets(ys, task, str(p))
     return Dataset(xs, ys, task, name or p.stem, n_classes, meta={"source": str(p)})
 
@@ -100,47 +102,133 @@ def load_csv(
     """
     p = Path(path)
     where = str(p)
-    rows = _csv_rows(p, delimiter)
-    if header is None:
-        header = bool(rows) and not all(_is_number(c) for c in rows[0][1])
-    names = [c.strip() for c in rows[0][1]] if header and rows else None
-    body = rows[1:] if header else rows
-    if not body:
-        raise BpcliError("the dataset is empty: no data lines", where)
+    names, body = _csv_table(p, delimiter, header, label)
     width = len(names) if names else len(body[0][1])
-    if isinstance(label, str):
-        if names is None or label not in names:
-            cols = f"columns are {', '.join(names)}" if names else "the file has no header line"
-            raise BpcliError(f"no column named {label!r}; {cols}", where)
-        col = names.index(label)
-    else:
-        if not -width <= label < width:
-            raise BpcliError(f"label column {label} out of range for {width} columns", where)
-        col = label % width
+    col = _label_column(label, names, width, where)
     if width < 2:
         raise BpcliError("need at least 2 columns (features and a label)", where)
-    table = np.empty((len(body), width), dtype=np.float64)
-    for i, (line, row) in enumerate(body):
-        if len(row) != width:
-            raise BpcliError(f"line {line} has {len(row)} fields, expected {width}", where)
-        try:
-            table[i] = [float(c) for c in row]
-        except ValueError:
-            j = next(j for j, c in enumerate(row) if not _is_number(c))
-            named = f" ({names[j]})" if names else ""
-            raise BpcliError(f"line {line}, column {j + 1}{named}: {row[j].strip()!r} is not a "
-                             "number", where) from None  # fmt: skip
+    labels = [row[col].strip() if len(row) == width else "" for _, row in body]
+    words = [not _is_number(v) for v in labels]
+    table = _numbers(body, width, names, where, skip=[col if w else None for w in words])
+    classes = None
+    if any(words):
+        if not all(words):
+            i = words.index(not words[0])
+            raise BpcliError(f"line {body[i][0]}, column {_column(col, names)}: label "
+                             f"{labels[i]!r} is a {'name' if words[i] else 'number'} but "
+                             f"line {body[0][0]}'s {labels[0]!r} is not: labels must be all "
+                             "class names or all numbers", where)  # fmt: skip
+        if task == "regression":
+            raise BpcliError(f"line {body[0][0]}: label {labels[0]!r} is not a number, but "
+                             "task = 'regression'", where)  # fmt: skip
+        classes = tuple(sorted(set(labels)))
+        table[:, col] = [classes.index(v) for v in labels]
+        n_classes = n_classes or len(classes)
     y, task = _targets(table[:, col], task, where)
     x = np.delete(table, col, axis=1).astype(np.float32)
-    if task == "classification":
+    if task == "classification" and classes is None:
         lines = [line for line, _ in body]
         bad = np.flatnonzero((y < 0) | (y >= n_classes if n_classes else y < 0))
         if bad.size:
             i = int(bad[0])
             top = f"0..{n_classes - 1}" if n_classes else "0 and up"
             raise BpcliError(f"line {lines[i]}: label {y[i]} is out of range {top}", where)
-    meta = {"source": where, "columns": names}
-    return Dataset(x, y, task, name or p.stem, n_classes, meta=meta)
+    meta = {"source": where, "columns": names, "label": names[col] if names else col}
+    return Dataset(x, y, task, name or p.stem, n_classes, classes, meta=meta)
+
+
+def _csv_table(p: Path, delimiter: str, header: bool | None, label) -> tuple[list | None, list]:
+    """``(column names or None, data rows)``; a header is guessed when a cell of the first line
+    outside the label column is not a number (a label column named by text implies one)."""
+    rows = _csv_rows(p, delimiter)
+    if not rows:
+        raise BpcliError("the dataset is empty: no data lines", str(p))
+    if header is None:
+        first = rows[0][1]
+        skip = None if isinstance(label, str) or label is None else label % max(len(first), 1)
+        header = isinstance(label, str) or not all(
+            _is_number(c) for j, c in enumerate(first) if j != skip
+        )  # fmt: skip
+    names = [c.strip() for c in rows[0][1]] if header else None
+    body = rows[1:] if header else rows
+    if not body:
+        raise BpcliError("the dataset is empty: no data lines", str(p))
+    return names, body
+
+
+def _label_column(label: int | str, names: list[str] | None, width: int, where: str) -> int:
+    if isinstance(label, str):
+        if names is None or label not in names:
+            cols = f"columns are {', '.join(names)}" if names else "the file has no header line"
+            raise BpcliError(f"no column named {label!r}; {cols}", where)
+        return names.index(label)
+    if not -width <= label < width:
+        raise BpcliError(f"label column {label} out of range for {width} columns", where)
+    return label % width
+
+
+def _numbers(body, width: int, names, where: str, skip=None) -> np.ndarray:
+    """The rows as a float64 table; ``skip[i]`` is a column of row i left 0 (a class name)."""
+    table = np.zeros((len(body), width), dtype=np.float64)
+    for i, (line, row) in enumerate(body):
+        if len(row) != width:
+            raise BpcliError(f"line {line} has {len(row)} fields, expected {width}", where)
+        if skip is not None and skip[i] is not None:
+            row = [*row[: skip[i]], "0", *row[skip[i] + 1 :]]
+        try:
+            table[i] = [float(c) for c in row]
+        except ValueError:
+            j = next(j for j, c in enumerate(row) if not _is_number(c))
+            raise BpcliError(f"line {line}, column {_column(j, names)}: {row[j].strip()!r} is "
+                             "not a number", where) from None  # fmt: skip
+    _check_finite(table, [line for line, _ in body], names, where)
+    return table
+
+
+def read_csv_features(path: str | Path, n_features: int, label: int | str = -1,
+                      header: bool | None = None, delimiter: str = ",") -> np.ndarray:  # fmt: skip
+    """The features of a CSV file to predict on: all columns when there are ``n_features``,
+    else all but the ``label`` column (as training read the file)."""
+    p = Path(path)
+    names, body = _csv_table(p, delimiter, header, label if n_features else None)
+    width = len(names) if names else len(body[0][1])
+    if width == n_features:
+        return _numbers(body, width, names, str(p)).astype(np.float32)
+    if width != n_features + 1:
+        raise BpcliError(f"{width} columns, but the model takes {n_features} features (and the "
+                         "file may hold one label column more)", str(p))  # fmt: skip
+    col = _label_column(label, names, width, str(p))
+    skip = [col] * len(body)
+    return np.delete(_numbers(body, width, names, str(p), skip), col, axis=1).astype(np.float32)
+
+
+def _column(j: int, names: list[str] | None) -> str:
+    return f"{j + 1} ({names[j]})" if names else str(j + 1)
+
+
+def _check_finite(table: np.ndarray, lines: list[int], names: list[str] | None, where: str):
+    """NaN and Inf are refused at load, naming the first one's line and column."""
+    bad = ~np.isfinite(table)
+    if bad.any():
+        i, j = (int(v[0]) for v in np.nonzero(bad))
+        raise BpcliError(f"line {lines[i]}, column {_column(j, names)}: {table[i, j]} is not a "
+                         f"finite number ({int(bad.sum())} such values)", where)  # fmt: skip
+
+
+def check_array(a: np.ndarray, what: str, where: str) -> None:
+    """A numeric array with only finite values: complex, object, text and NaN/Inf are refused,
+    naming the first bad sample and its position within the sample."""
+    if a.dtype.kind not in "biuf":
+        kinds = {"c": "complex", "U": "text", "S": "bytes", "O": "Python objects"}
+        raise BpcliError(f"array {what!r} holds {kinds.get(a.dtype.kind, str(a.dtype))} values; "
+                         "expected real numbers", where)  # fmt: skip
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a)
+        if bad.any():
+            idx = tuple(int(v[0]) for v in np.nonzero(bad))
+            at = f", position {list(idx[1:])}" if len(idx) > 1 else ""
+            raise BpcliError(f"array {what!r}, sample {idx[0]}{at}: {a[idx]} is not finite "
+                             f"({int(bad.sum())} such values)", where)  # fmt: skip
 
 
 def _load_npy(p: Path) -> np.ndarray:
@@ -207,7 +295,7 @@ def load_npy_folder(
         per_class = [sorted(d.glob("*.npy")) for d in dirs]
         for d, files in zip(dirs, per_class, strict=True):
             if not files:
-                raise BpcliError("class folder holds no .npy files", str(d))
+                raise BpcliError("class folder holds no .npy files (nor images)", str(d))
         x = _stack([f for files in per_class for f in files], str(root))
         y = np.repeat(np.arange(len(dirs)), [len(f) for f in per_class])
         classes = tuple(d.name for d in dirs)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bpcli.app.store import runs
-from bpcli.app.training.evaluate import evaluate, predict
+from bpcli.app.training.evaluate import evaluate
+from bpcli.app.training.predict import predict
 from bpcli.app.training.loop import train
 from bpcli.data import load_digits
 from bpcli.errors import BpcliError
@@ -66,7 +67,7 @@ def test_predict_writes_classes_and_probabilities(tmp_path, run):
 
 def test_predict_bad_input(tmp_path, run):
     np.savez(tmp_path / "bad.npz", x=np.zeros((3, 7), np.float32))
-    with pytest.raises(BpcliError, match=r"expected \(n, 64\)") as e:
+    with pytest.raises(BpcliError, match=r"which takes \(n, 64\)") as e:
         predict(run.run_dir / runs.BEST, tmp_path / "bad.npz")
     assert "bad.npz" in str(e.value)
     np.savez(tmp_path / "two.npz", a=np.zeros(3), b=np.zeros(3))
@@ -88,5 +89,9 @@ def test_evaluate_language_model(tmp_path):
     assert res.task == "language" and res.confusion is None
     assert res.metrics["perplexity"] == pytest.approx(r.metrics["test_perplexity"], rel=1e-6)
     np.savez(tmp_path / "x.npz", x=np.zeros((2, 16), np.int64))
-    with pytest.raises(BpcliError, match="language models"):
+    with pytest.raises(BpcliError, match="a language model predicts on a UTF-8 text file"):
         predict(r.run_dir, tmp_path / "x.npz")
+    (tmp_path / "p.txt").write_text("ab", encoding="utf-8")
+    with np.load(predict(r.run_dir, tmp_path / "p.txt").out_path) as z:
+        assert z["probabilities"].shape[0] == 2
+        np.testing.assert_allclose(z["probabilities"].sum(-1), 1, rtol=1e-5)

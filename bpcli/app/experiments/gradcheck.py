@@ -326,9 +326,10 @@ def _onnx_inputs(model, batch: int, rng: np.random.Generator) -> list[np.ndarray
 
 
 def gradcheck_source(source: str | Path, layers=(), batch: int = 4, seed: int = 0,
-                     **kw) -> GradcheckReport:  # fmt: skip
+                     dataset: str | None = None, **kw) -> GradcheckReport:  # fmt: skip
     """Check a spec (freshly initialised model), a checkpoint / run directory (its trained
-    parameters) or an ONNX file (imported), on ``batch`` samples. ``kw`` go to check_module."""
+    parameters) or an ONNX file (imported), on ``batch`` samples (of a spec's ``dataset``
+    instead of its own when given). ``kw`` go to check_module."""
     p = Path(source)
     if batch < 1:
         raise BpcliError(f"must be >= 1, got {batch}", "--batch")
@@ -344,8 +345,11 @@ def gradcheck_source(source: str | Path, layers=(), batch: int = 4, seed: int = 
     if p.suffix.lower() == ".toml":
         from bpcli.app.model.build import build
         from bpcli.app.spec.schema import load_spec
+        from bpcli.data.sources import dataset_overrides
 
-        built, kind = build(load_spec(p)), "spec"
+        built, kind = build(load_spec(p, dataset_overrides(dataset))), "spec"
+    elif dataset:
+        raise BpcliError("applies to a spec (SPEC.toml) only", "--dataset")
     else:
         from bpcli.app.training.evaluate import restore
 

@@ -18,6 +18,8 @@ import numpy as np
 
 from bpcli import data as bdata
 from bpcli.app.spec.schema import Spec
+from bpcli.data import sources
+from bpcli.data.scale import input_rms
 from bpcli.engine.grad_mode import no_grad
 from bpcli.engine.random import manual_seed
 from bpcli.engine.tensor import Tensor
@@ -55,6 +57,7 @@ class Built:
     steps_per_epoch: int
     dataset: dict = field(default_factory=dict)  # Dataset.describe() of the full dataset
     classes: tuple[str, ...] | None = None
+    input_rms: float | None = None  # of the raw training inputs (predict's scale check)
 
 
 def _err(spec: Spec, path: str, msg: str) -> BpcliError:
@@ -76,13 +79,39 @@ def _call(spec: Spec, path: str, fn, /, *args, **kwargs):
 # -- data ---------------------------------------------------------------------------------------
 
 
-def load_dataset(spec: Spec) -> bdata.Dataset:
+def load_dataset(spec: Spec, split: str | None = None) -> bdata.Dataset:
+    """The spec's dataset, or with ``split`` ("val"/"test") its separate split file."""
     d = spec.data
-    factory = registry("dataset").get(d["dataset"])
-    ds = _call(spec, "data.options", factory, **d["options"])
-    if d["limit"] is not None and d["limit"] < len(ds):
+    kind, options, field_ = d["dataset"], d["options"], "data.options"
+    if split is not None:
+        kind, options = sources.split_source(kind, options, d[split], None)
+        field_ = f"data.{split}"
+    factory = registry("dataset").get(kind)
+    ds = _call(spec, field_, factory, **options)
+    if split is None and d["limit"] is not None and d["limit"] < len(ds):
         ds = ds.subset(slice(0, d["limit"]))
     return ds
+
+
+def _split_files(spec: Spec, ds: bdata.Dataset) -> dict[str, bdata.Dataset]:
+    """The separate val/test files of a spec, checked against the training data."""
+    out = {}
+    for k in ("val", "test"):
+        if not isinstance(spec.data[k], str):
+            continue
+        part = load_dataset(spec, k)
+        where = f"{spec.source}: data.{k}"
+        if part.feature_shape != ds.feature_shape or part.task != ds.task:
+            raise BpcliError(f"{part.meta.get('source')}: {part.task} samples of shape "
+                             f"{part.feature_shape}, but the training data are {ds.task} of "
+                             f"shape {ds.feature_shape}", where)  # fmt: skip
+        if ds.task == "language":
+            raise BpcliError("separate split files are for classification and regression data; "
+                             "split a text by fractions", where)  # fmt: skip
+        if ds.task == "classification":
+            part = bdata.align_classes(part, ds.classes, ds.n_classes, where)
+        out[k] = part
+    return out
 
 
 def _standardize_axis(mode: str, ndim: int):
@@ -96,10 +125,14 @@ def _standardize_axis(mode: str, ndim: int):
 def make_splits(spec: Spec, ds: bdata.Dataset):
     d = spec.data
     stratify = d["stratify"] and ds.task == "classification"
+    files = _split_files(spec, ds)
+    val, test = (0 if k in files else d[k] for k in ("val", "test"))
     try:
-        splits = bdata.split(ds, d["val"], d["test"], seed=spec.seed, stratify=stratify)
+        splits = bdata.split(ds, val, test, seed=spec.seed, stratify=stratify)
     except BpcliError as e:
         raise _err(spec, "data", e.msg) from None
+    if files:
+        splits = splits._replace(**files)
     if not d["standardize"]:
         return splits, None
     if ds.task == "language":
@@ -293,6 +326,7 @@ def build(spec: Spec, data: bool = True) -> Built:
         imported, ds = onnx_model(spec, ds)
     splits, standardizer = make_splits(spec, ds)
     task = ds.task
+    rms = input_rms(ds.x) if task != "language" else None
     x, y = _sample(spec, splits, task)
     model = build_model(spec, x, task, ds.n_classes) if imported is None else imported
     loss, loss_fn = make_loss(spec, task)
@@ -307,7 +341,7 @@ def build(spec: Spec, data: bool = True) -> Built:
     input_shape = (spec.train["bptt"],) if task == "language" else tuple(splits.train.x.shape[1:])
     return Built(spec, model, loss_fn, loss, optimizer, scheduler, interval,
                  splits if data else None, task, ds.n_classes, stateful, standardizer,
-                 input_shape, steps, ds.describe(), ds.classes)  # fmt: skip
+                 input_shape, steps, ds.describe(), ds.classes, rms)  # fmt: skip
 
 
 def _check_loss(spec: Spec, model: Module, loss_fn, x, y, task: str, n_classes) -> None:

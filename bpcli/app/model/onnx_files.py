@@ -18,10 +18,6 @@ import numpy as np
 
 from bpcli.errors import BpcliError
 
-# data file suffix -> the dataset that reads it (as ``bpcli eval --dataset FILE``)
-DATA_FILES = {".npz": "npz", ".csv": "csv", ".txt": "text"}
-
-
 # -- bpcli import / onnx check ------------------------------------------------------------------
 
 
@@ -112,14 +108,11 @@ def onnx_spec(path: str, dataset: str, freeze=(), replace_head: int | None = Non
         raise BpcliError("no such file", str(path))
     if not dataset:
         raise BpcliError("an ONNX model needs --dataset NAME or --dataset FILE", "--dataset")
-    data: dict[str, Any] = {"dataset": dataset, "test": 0.2}
-    d = Path(dataset)
-    if d.suffix:
-        kind = DATA_FILES.get(d.suffix.lower())
-        if kind is None or not d.is_file():
-            why = "no such data file" if kind else "unknown data file type (use .npz/.csv/.txt)"
-            raise BpcliError(why, dataset)
-        data = {**data, "dataset": kind, "options": {"path": str(d.resolve())}}
+    from bpcli.data.sources import resolve_source
+    from bpcli.plugins.manager import registry
+
+    kind, options = resolve_source(dataset, {}, None, dataset in registry("dataset"))
+    data: dict[str, Any] = {"dataset": kind, "options": options, "test": 0.2}
     model: dict[str, Any] = {"onnx": str(p.resolve())}
     if freeze:
         model["freeze"] = list(freeze)

@@ -53,8 +53,9 @@ TOP_LEVEL = ("name", "seed", "description", *SECTIONS)
 # Fixed fields per section: default (REQUIRED: must be given) and checker kind.
 DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
     "data": {
-        "dataset": (REQUIRED, "str"), "options": ({}, "table"), "val": (0.1, "part"),
-        "test": (0.0, "part"), "stratify": (True, "bool"), "standardize": (False, "standardize"),
+        "dataset": (None, "str?"), "options": ({}, "table"), "val": (0.1, "split"),
+        "test": (0.0, "split"), "train": (None, "str?"), "stratify": (True, "bool"),
+        "standardize": (False, "standardize"),
         "limit": (None, "posint?"),
     },
     "model": {
@@ -270,12 +271,43 @@ def _section(ctx: _Ctx, sec: str, given: dict) -> dict:
         k = next(iter(extra))
         raise ctx.error(f"{sec}.{k}", f"unknown field{_hint(k, fixed)}")
     if sec == "data":
-        _registered(ctx, "data.dataset", "dataset", res["dataset"])
+        _data_source(ctx, res)
         res["options"] = _args(ctx, "data.options", _registered(ctx, "data.dataset", "dataset",
                                res["dataset"]), res["options"], fill=False)  # fmt: skip
     if sec == "model":
         res["layers"] = _layers(ctx, "model.layers", res["layers"])
     return res
+
+
+def _data_source(ctx: _Ctx, res: dict) -> None:
+    """A data file named as the dataset (or ``data.train``) becomes its loader with the file's
+    absolute path in ``options``; split files (``val``/``test`` strings) become absolute paths."""
+    from bpcli.data.sources import absolute, resolve_source, split_source
+    from bpcli.plugins.manager import registry
+
+    base = None if ctx.source.startswith("<") else Path(ctx.source).parent
+    if res.get("train") is not None:
+        if res["dataset"] is not None:
+            raise ctx.error("data.train", "give the training data once: dataset or train")
+        res["dataset"] = res["train"]
+    if res["dataset"] is None:
+        raise ctx.error("data.dataset", "is required (a registered name or a data file)")
+    res["train"] = None
+    name = _check(ctx, "data.dataset", res["dataset"], "str")
+    try:
+        known = name in registry("dataset")
+        kind, res["options"] = resolve_source(name, res["options"], base, known)
+    except BpcliError as e:
+        raise ctx.error("data.dataset", f"{e.where}: {e.msg}" if e.where else e.msg) from None
+    res["dataset"] = kind
+    for k in ("val", "test"):
+        if isinstance(res[k], str):
+            try:
+                split_source(kind, res["options"], res[k], base)
+            except BpcliError as e:
+                raise ctx.error(f"data.{k}", f"{e.where}: {e.msg}") from None
+            res[k] = absolute(res[k], base)
+    _registered(ctx, "data.dataset", "dataset", kind)
 
 
 def _onnx_model(ctx: _Ctx, given: dict) -> dict:
@@ -345,9 +377,13 @@ def _check(ctx: _Ctx, path: str, v, kind: str):
         if not isinstance(v, dict):
             raise ctx.error(path, f"must be a table, got {_kind(v)} {v!r}")
         return v
-    if kind == "part":
+    if kind == "split" and isinstance(v, str) and v:  # a separate split file
+        return v
+    if kind in ("part", "split"):
         if not number or v < 0:
-            raise ctx.error(path, f"must be a fraction in [0, 1) or a count >= 0, got {v!r}")
+            file = " or a data file" if kind == "split" else ""
+            raise ctx.error(path, f"must be a fraction in [0, 1) or a count >= 0{file}, "
+                                  f"got {v!r}")  # fmt: skip
         return v
     if kind == "interval":
         if v not in ("epoch", "step"):
@@ -390,7 +426,7 @@ def _early(ctx: _Ctx, path: str, v) -> dict:
     _check(ctx, f"{path}.patience", res["patience"], "posint")
     res["min_delta"] = float(_check(ctx, f"{path}.min_delta", res["min_delta"], "part"))
     if res["mode"] is None:
-        res["mode"] = "max" if "acc" in res["metric"] else "min"
+        res["mode"] = "max" if res["metric"].endswith(("accuracy", "r2")) else "min"
     if res["mode"] not in ("min", "max"):
         raise ctx.error(f"{path}.mode", f'must be "min" or "max", got {res["mode"]!r}')
     return res

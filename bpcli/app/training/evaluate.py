@@ -2,7 +2,8 @@
 
 Metric names: ``loss`` (the spec's loss, mean per sample or per token), ``accuracy``
 (classification and language: fraction of arg-max hits), ``perplexity`` (language:
-``exp(loss)`` of the per-token cross-entropy). Training prefixes them with ``train_``, ``val_``
+``exp(loss)`` of the per-token cross-entropy), ``mae``, ``rmse`` and ``r2`` (regression, over
+every target value). Training prefixes them with ``train_``, ``val_``
 and ``test_``.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ import numpy as np
 
 from bpcli.app.store import runs
 from bpcli.app.store.checkpoint import load_checkpoint, require
-from bpcli.data import Dataset, Standardizer, bptt_windows, iter_batches, stream_of
+from bpcli.app.training.inputs import fit_shape, scale_warning
+from bpcli.data import Dataset, bptt_windows, iter_batches, stream_of
+from bpcli.data.dataset import align_classes
 from bpcli.engine.grad_mode import no_grad
 from bpcli.errors import BpcliError
 
@@ -29,11 +31,13 @@ EVAL_BATCH = 512
 class Meter:
     """Running sums of one pass (plain floats: no per-batch allocation beyond the arg-max)."""
 
-    __slots__ = ("confusion", "correct", "count", "loss_sum", "task")
+    __slots__ = ("confusion", "correct", "count", "loss_sum", "reg", "task")
 
     def __init__(self, task: str, n_classes: int | None = None, confusion: bool = False):
         self.task = task
         self.loss_sum, self.count, self.correct = 0.0, 0, 0
+        # regression: sums of |e|, e^2, y, y^2 and the number of target values
+        self.reg = [0.0, 0.0, 0.0, 0.0, 0]
         self.confusion = (
             np.zeros((n_classes, n_classes), np.int64) if confusion and n_classes else None
         )
@@ -43,6 +47,11 @@ class Meter:
         self.loss_sum += loss * n
         self.count += n
         if self.task == "regression":
+            e = out.astype(np.float64).reshape(y.shape) - y
+            y64 = y.astype(np.float64)
+            for i, v in enumerate((np.abs(e).sum(), (e * e).sum(), y64.sum(), (y64 * y64).sum())):
+                self.reg[i] += float(v)
+            self.reg[4] += int(y.size)
             return
         pred = out.argmax(-1)
         y = y.reshape(pred.shape)
@@ -57,16 +66,23 @@ class Meter:
         out = {f"{prefix}loss": loss}
         if self.task != "regression":
             out[f"{prefix}accuracy"] = self.correct / max(self.count, 1)
+        elif self.reg[4]:
+            abs_e, sq_e, sy, syy, n = self.reg
+            var = syy / n - (sy / n) ** 2  # of the targets, about their mean
+            out[f"{prefix}mae"], out[f"{prefix}rmse"] = abs_e / n, math.sqrt(sq_e / n)
+            out[f"{prefix}r2"] = 1.0 - (sq_e / n) / var if var > 0 else math.nan
         if self.task == "language":
             out[f"{prefix}perplexity"] = perplexity(loss)
         return out
 
     def state(self) -> dict[str, Any]:
-        return {"loss_sum": self.loss_sum, "count": self.count, "correct": self.correct}
+        return {"loss_sum": self.loss_sum, "count": self.count, "correct": self.correct,
+                "reg": list(self.reg)}  # fmt: skip
 
     def load(self, state: dict[str, Any]) -> None:
         self.loss_sum, self.count = state["loss_sum"], state["count"]
         self.correct = state["correct"]
+        self.reg = list(state.get("reg", [0.0, 0.0, 0.0, 0.0, 0]))  # older checkpoints: none
 
 
 def perplexity(loss: float) -> float:
@@ -120,6 +136,7 @@ class EvalResult:
     classes: list[str] | None = None
     epoch: int | None = None
     spec_name: str = ""
+    warnings: list[str] = field(default_factory=list)  # about the inputs, one line each
 
 
 def _resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -162,125 +179,43 @@ def evaluate(checkpoint: str | os.PathLike, dataset: str | None = None) -> EvalR
     built, ckpt, path = restore(checkpoint)
     spec = ckpt["spec"]
     train = spec.get("train", {})
+    notes: list[str] = []
     if dataset is None:
         ds = built.splits.test if built.splits.test is not None else built.splits.val
         if ds is None:
             raise BpcliError("the spec has no test or val split; pass --dataset", str(path))
     else:
-        ds = _other_dataset(built, dataset, spec)
+        ds = _other_dataset(built, dataset, spec, notes, ckpt.get("input_rms"))
     metrics, conf = measure(built, ds, train.get("batch_size", 32), train.get("bptt", 64),
                             confusion=built.task == "classification")  # fmt: skip
     classes = list(ds.classes) if ds.classes and built.task == "classification" else None
     return EvalResult(path, ds.name, built.task, len(ds), metrics, conf, classes,
-                      ckpt.get("epoch"), spec.get("name", ""))  # fmt: skip
+                      ckpt.get("epoch"), spec.get("name", ""), notes)  # fmt: skip
 
 
-def _other_dataset(built, name: str, spec: dict) -> Dataset:
+def _other_dataset(built, name: str, spec: dict, notes: list[str], rms=None) -> Dataset:
+    from bpcli.data.sources import resolve_source
     from bpcli.plugins.manager import registry
 
-    p = Path(name)
+    d = spec["data"]
+    kind, options = resolve_source(name, {}, None, name in registry("dataset"))
+    if kind == d["dataset"]:  # the training data's loader: read this file the same way
+        options = {**d["options"], **options}
     try:
-        if p.suffix and p.exists():
-            kind = {".npz": "npz", ".csv": "csv", ".txt": "text"}.get(p.suffix.lower())
-            if kind is None:
-                raise BpcliError("unknown data file type (use .npz, .csv or .txt)", name)
-            ds = registry("dataset").get(kind)(path=str(p))
-        else:
-            same = name == spec["data"]["dataset"]
-            ds = registry("dataset").get(name)(**(spec["data"]["options"] if same else {}))
+        ds = registry("dataset").get(kind)(**options)
     except TypeError as e:
         raise BpcliError(f"cannot load the dataset: {e}", name) from None
+    if ds.task == "classification" and built.task == "classification":
+        ds = align_classes(ds, built.classes, built.n_classes, name)
     if ds.task != built.task:
         raise BpcliError(f"a {ds.task} dataset for a {built.task} model", name)
     if built.task != "language":
-        ds = ds.with_x(_fit_shape(ds.x, tuple(built.input_shape), name))
+        ds = ds.with_x(fit_shape(ds.x, tuple(built.input_shape), name))
+        note = scale_warning(ds.x, rms)
+        if note:
+            notes.append(note)
         if built.standardizer is not None:
             ds = ds.with_x(built.standardizer.transform(ds.x))
         elif ds.x.dtype.kind == "f" and ds.x.dtype != np.float32:
             ds = ds.with_x(ds.x.astype(np.float32))
     return ds
-
-
-def _fit_shape(x: np.ndarray, expect: tuple[int, ...], where: str) -> np.ndarray:
-    """``x`` as ``(n, *expect)``: a lone sample gains its batch axis, images are flattened
-    for an MLP (or unflattened) when the sizes agree; anything else is an error."""
-    if not expect or tuple(x.shape[1:]) == expect:
-        return x
-    if x.shape == expect:
-        return x[None]
-    if x.ndim >= 2 and int(np.prod(x.shape[1:])) == int(np.prod(expect)):
-        return x.reshape(len(x), *expect)
-    raise BpcliError(
-        f"input of shape {x.shape}; expected (n, {', '.join(map(str, expect))})", where
-    )
-
-
-# -- bpcli predict ------------------------------------------------------------------------------
-@dataclass
-class PredictResult:
-    """Where the predictions went and what they are."""
-
-    out_path: Path
-    n_samples: int
-    task: str
-    keys: list[str] = field(default_factory=list)
-
-
-def predict(checkpoint: str | os.PathLike, input_npz: str | os.PathLike,
-            out_path: str | os.PathLike | None = None) -> PredictResult:  # fmt: skip
-    """Predict the samples of ``input_npz`` (its array ``x``, or its only array).
-
-    Writes ``<input>.pred.npz`` next to the input unless ``out_path`` is given, with
-    ``classes`` (arg-max ids) and ``probabilities`` for classifiers, ``predictions`` for
-    regression.
-    """
-    built, ckpt, path = restore(checkpoint, data=False)
-    src = Path(input_npz)
-    x = _read_input(src)
-    if built.task == "language":
-        raise BpcliError("predict does not support language models", str(path))
-    x = _fit_shape(x, tuple(ckpt.get("input_shape") or ()), str(src))
-    std = ckpt.get("standardizer")
-    x = Standardizer.from_state_dict(std).transform(x) if std else x.astype(np.float32)
-    built.model.eval()
-    outs = []
-    with no_grad():
-        for xb, _ in iter_batches(x, None, EVAL_BATCH, shuffle=False):
-            outs.append(built.model(xb).data)
-    out = np.concatenate(outs) if outs else np.zeros((0,), np.float32)
-    if built.task == "classification":
-        z = out - out.max(axis=-1, keepdims=True)
-        probs = np.exp(z)
-        probs /= probs.sum(axis=-1, keepdims=True)
-        arrays = {"classes": out.argmax(-1), "probabilities": probs.astype(np.float32)}
-    else:
-        arrays = {"predictions": out}
-    dest = Path(out_path) if out_path is not None else src.with_name(f"{src.stem}.pred.npz")
-    try:
-        np.savez(dest, **arrays)
-    except OSError as e:
-        raise BpcliError(f"cannot write the predictions: {e.strerror or e}", str(dest)) from None
-    return PredictResult(dest, len(x), built.task, list(arrays))
-
-
-def _read_input(src: Path) -> np.ndarray:
-    if not src.exists():
-        raise BpcliError("no such input file", str(src))
-    try:
-        loaded = np.load(src, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):  # a .npy file
-            return loaded
-        with loaded as z:
-            files = list(z.files)
-            if "x" in files:
-                return np.asarray(z["x"])
-            if len(files) == 1:
-                return np.asarray(z[files[0]])
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        # numpy tries anything that is not .npy/.npz as a pickle, which bpcli never loads
-        why = "" if "pickle" in str(e) else f" ({e})"
-        raise BpcliError(f"not a .npz or .npy array file{why}", str(src)) from None
-    raise BpcliError(
-        f"expected an array named 'x' or a single array, found {', '.join(files) or 'none'}",
-        str(src),
-    )

@@ -7,7 +7,7 @@ batch and writes the file; importing an ONNX file is ``app.model.onnx_files``.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class ExportRunResult:
     n_params: int
     verify: dict[str, Any] | None = None  # max_abs, max_rel, ok, rtol, atol, per_output
     verify_skipped: str | None = None  # why --verify did not run
+    preprocessing: list[str] = field(default_factory=list)  # steps written before the model
 
     @property
     def n_nodes(self) -> int:
@@ -66,8 +67,13 @@ def output_names(built, n_out: int) -> list[str] | None:
 
 def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike,
                opset: int = DEFAULT_OPSET, dynamic_batch: bool = True, verify: bool = False,
-               training: bool = False) -> ExportRunResult:  # fmt: skip
+               training: bool = False, preprocessing: bool = True) -> ExportRunResult:  # fmt: skip
     """Export the model of a checkpoint (a run directory means its best.npz) to ``out``.
+
+    The run's input preprocessing (its standardisation) goes into the graph in front of the
+    model unless ``preprocessing`` is False, so the file takes raw inputs as ``bpcli predict``
+    does; ``verify`` compares onnxruntime with bpcli on raw samples of the run's own data
+    (``bpcli.app.training.export_verify``).
 
     Raises:
         BpcliError: missing/corrupt checkpoint, bad opset, an op with no ONNX export,
@@ -85,6 +91,10 @@ def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike,
     out = Path(out)
     if not out.parent.is_dir():
         raise BpcliError("the output directory does not exist", str(out.parent))
+    if verify and not training:
+        from bpcli.app.training.export_verify import require_onnxruntime
+
+        require_onnxruntime()
     built, ckpt, path = restore(run_or_checkpoint, data=False)
     model = built.model
     model.eval()
@@ -98,37 +108,27 @@ def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike,
                  input_names=in_names, output_names=out_names)  # fmt: skip
     import onnx
 
+    from bpcli.onnx.exporter.preprocess import write_preprocessing
+
+    added = write_preprocessing(out, ckpt, include=preprocessing and not training)
     g = onnx.load(str(out), load_external_data=False).graph
     inputs = [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim],
                str(onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type)))
               for i in g.input]  # fmt: skip
+    ops = dict(res.op_types)
+    for step in (added or {}).get("steps", []):
+        for op in step["op_types"]:
+            ops[op] = ops.get(op, 0) + 1
     result = ExportRunResult(
         str(out), str(path), ckpt.get("spec", {}).get("name", ""), opset, dynamic_batch,
-        training, inputs, res.output_names, res.op_types, len(res.initializers),
+        training, inputs, res.output_names, ops, len(res.initializers),
         sum(p.numel() for p in model.parameters()),
+        preprocessing=[s["op"] for s in (added or {}).get("steps", [])],
     )  # fmt: skip
-    if verify:
-        _verify(result, model, out, training)
-    return result
-
-
-def _verify(result: ExportRunResult, model, path: Path, training: bool) -> None:
-    if training:
+    if verify and training:
         result.verify_skipped = "a training-mode graph (batch statistics, dropout) is not compared"
-        return
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        result.verify_skipped = "onnxruntime is not installed (pip install onnxruntime)"
-        return
-    from bpcli.onnx.exporter.verify import verify
+    elif verify:
+        from bpcli.app.training.export_verify import verify_export
 
-    v = verify(model, path)
-    result.verify = {
-        "max_abs": v.max_abs,
-        "max_rel": v.max_rel,
-        "ok": v.ok,
-        "rtol": v.rtol,
-        "atol": v.atol,
-        "per_output": {k: list(d) for k, d in v.per_output.items()},
-    }
+        result.verify = verify_export(built, ckpt, out, with_preprocessing=added is not None)
+    return result

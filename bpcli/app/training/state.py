@@ -107,6 +107,7 @@ class LoopState:
             "task": b.task, "n_classes": b.n_classes,
             "classes": list(b.classes) if b.classes else None,
             "input_shape": list(b.input_shape),
+            "input_rms": b.input_rms,
         }  # fmt: skip
 
     def load(self, ckpt: dict[str, Any], path: Path) -> None:
@@ -147,6 +148,7 @@ def metric_names(task: str, has_val: bool) -> list[str]:
     """The per-epoch metrics a run of this task measures (what early stopping may watch)."""
     names = ["loss"] + (["accuracy"] if task != "regression" else [])
     names += ["perplexity"] if task == "language" else []
+    names += ["mae", "rmse", "r2"] if task == "regression" else []
     return [f"{p}_{n}" for p in ("train", "val")[: 1 + has_val] for n in names]
 
 
