@@ -9,8 +9,12 @@ from bpcli.onnx.exporter.ops import (  # noqa: F401  (importing fills EMITTERS)
     linalg,
     math,
     nn,
+    order,
+    reduce_more,
     select,
     rnn,
+    scan_more,
     shape,
+    shape_more,
     spatial,
 )
