@@ -5,6 +5,7 @@ May import ``exporter.context`` and the layers below ``onnx``.
 """
 
 from bpcli.onnx.exporter.ops import (  # noqa: F401  (importing fills EMITTERS)
+    clamp,
     elementwise,
     linalg,
     math,
@@ -14,6 +15,7 @@ from bpcli.onnx.exporter.ops import (  # noqa: F401  (importing fills EMITTERS)
     select,
     rnn,
     scan_more,
+    scatter_more,
     shape,
     shape_more,
     spatial,
