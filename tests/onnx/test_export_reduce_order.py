@@ -37,7 +37,8 @@ FUNCS = {
     "cummax_nan": lambda m, x: no_nan(F.cummax(F.log(x), 2).values) + f32(F.cummax(F.log(x), 2)
     .indices) + no_nan(F.cummin(F.log(x), 1).values) + f32(F.cummin(F.log(x), 1).indices),
     "logcumsumexp": lambda m, x: F.logcumsumexp(x * 30, 2) + F.logcumsumexp(x, 0),
-    "kthvalue": lambda m, x: F.kthvalue(x, 2, 2).values + f32(F.kthvalue(x, 3, 1, True).indices).sum(),
+    "kthvalue": lambda m, x: F.kthvalue(x, 2, 2).values
+    + f32(F.kthvalue(x, 3, 1, True).indices).sum(),
     "median": lambda m, x: F.median(F.round(x), 2).values + f32(F.median(F.round(x), 2).indices)
     + F.median(x, 1, True).values.sum() + F.median(x),
     "median_batch": lambda m, x: F.median(x, 0).values + f32(F.median(x, 0).indices),

@@ -13,6 +13,7 @@ from bpcli.onnx.exporter.ops import (  # noqa: F401  (importing fills EMITTERS)
     order,
     reduce_more,
     select,
+    setitem,
     rnn,
     scan_more,
     scatter_more,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli.engine.dtypes import result_dtype
-from bpcli.onnx.exporter.context import onnx_dtype
+from bpcli.onnx.exporter.context import INT64_MAX, onnx_dtype
 from bpcli.onnx.exporter.ops.elementwise import emitter, unsupported
 from bpcli.onnx.exporter.ops.shape_more import dim_size
 
@@ -44,9 +44,9 @@ def _index_put(ctx, rec, ins):
     x, values = _promoted(ctx, rec, ins, (0, 1))
     at = _coordinates(ctx, rec, ins)
     # the updates ScatterND wants: coordinates' leading shape + the un-indexed trailing dims
-    k = ctx.node("Slice", [ctx.node("Shape", [at]), ctx.ints([-1]), ctx.ints([2**62])])
+    k = ctx.node("Slice", [ctx.node("Shape", [at]), ctx.ints([-1]), ctx.ints([INT64_MAX])])
     lead = ctx.node("Slice", [ctx.node("Shape", [at]), ctx.ints([0]), ctx.ints([-1])])
-    tail = ctx.node("Slice", [ctx.node("Shape", [x]), k, ctx.ints([2**62])])
+    tail = ctx.node("Slice", [ctx.node("Shape", [x]), k, ctx.ints([INT64_MAX])])
     updates = ctx.node("Expand", [values, ctx.node("Concat", [lead, tail], axis=0)])
     if rec.attrs["accumulate"]:
         if ctx.opset < 16:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
-from bpcli.onnx.exporter.context import onnx_dtype
+from bpcli.onnx.exporter.context import INT64_MAX, onnx_dtype
 from bpcli.onnx.exporter.ops.elementwise import dtype_of, emitter, unsupported
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+from bpcli.onnx.exporter.ops.shape import INT64_MIN
 
 
 def dim_size(ctx, rec, x: str, axis: int, i: int = 0) -> str:

@@ -63,13 +63,14 @@ def _unfold(ctx, rec, ins):
     hp, wp = h + 2 * ph, w + 2 * pw
     oh, ow = a["blocks"]
     # pixel (i, j) of block (r, s) sits at row r*sh + i*dh, column s*sw + j*dw of the padding
-    rows = (np.arange(oh)[None, :] * sh + np.arange(kh)[:, None] * dh)  # (kh, oh)
-    cols = (np.arange(ow)[None, :] * sw + np.arange(kw)[:, None] * dw)  # (kw, ow)
+    rows = np.arange(oh)[None, :] * sh + np.arange(kh)[:, None] * dh  # (kh, oh)
+    cols = np.arange(ow)[None, :] * sw + np.arange(kw)[:, None] * dw  # (kw, ow)
     flat = rows[:, None, :, None] * wp + cols[None, :, None, :]  # (kh, kw, oh, ow)
     idx = ctx.const(flat.reshape(kh * kw, oh * ow).astype(np.int64), "unfold_idx")
     pads = [0] * (lead + 1) + [ph, pw]
-    padded = ctx.node("Pad", [ins[0], ctx.ints(pads + pads)], mode="constant") if ph or pw \
-        else ins[0]
+    padded = (
+        ctx.node("Pad", [ins[0], ctx.ints(pads + pads)], mode="constant") if ph or pw else ins[0]
+    )
     plane = ctx.reshape(padded, [0] * (lead + 1) + [hp * wp])
     blocks = ctx.node("Gather", [plane, idx], axis=lead + 1)  # (..., C, kh*kw, L)
     return ctx.reshape(blocks, [0] * lead + [c * kh * kw, oh * ow])
@@ -94,7 +95,11 @@ def _max_unpool(ctx, rec, ins):
     first = ctx.node("Mul", [ctx.node("Range", [zero, planes, one]),
                              ctx.const(np.array(math.prod(size), np.int64))])  # fmt: skip
     first = ctx.reshape(first, [-1, x.shape[1]] + [1] * len(size))
-    idx = ins[1] if rec.inputs[1].dtype == np.int64 else ctx.node("Cast", [ins[1]], to=onnx_dtype(np.int64))
+    idx = (
+        ins[1]
+        if rec.inputs[1].dtype == np.int64
+        else ctx.node("Cast", [ins[1]], to=onnx_dtype(np.int64))
+    )
     shape = ctx.node("Concat", [n_c, ctx.ints(size)], axis=0)
     ones = [1] * len(size)
     return ctx.node("MaxUnpool", [ins[0], ctx.node("Add", [idx, first]), shape],
