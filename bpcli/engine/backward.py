@@ -141,8 +141,10 @@ def _complete(node: Op, grads: list) -> list:
 def _check_versions(node: Op) -> None:
     if not node.saves_inputs:
         return
-    for p, v in zip(node.parents, node.versions):
+    for j, (p, v) in enumerate(zip(node.parents, node.versions)):
         if p._version != v:
+            if node.reads_others_only and not any(n for i, n in enumerate(node.needs) if i != j):
+                continue  # no gradient reads this input's saved value (y * 2, then y.mul_)
             raise BpcliError(
                 f"an input of shape {p.shape} was changed in place after the forward pass "
                 "saved it; its gradient would be wrong (clone it before changing it)",

@@ -41,6 +41,9 @@ class Op:
     n_outputs: ClassVar[int] = 1  # >1: forward returns a tuple (of any length)
     # Ops whose backward reads their inputs: a later in-place change to one is an error.
     saves_inputs: ClassVar[bool] = True
+    # Ops whose gradient for one input reads only the other inputs (a * b, a @ b): an input
+    # changed in place after the forward matters only if another input needs a gradient.
+    reads_others_only: ClassVar[bool] = False
 
     __slots__ = (
         "__dict__",
