@@ -38,9 +38,9 @@ def topo_order(root: Op) -> list[Op]:
                 "pass retain_graph=True to the first call to walk it twice",
                 "backward",
             )
-        for p in node.parents:
-            if p._op is not None and id(p._op) not in seen:
-                stack.append((p._op, False))
+        for p_op, _ in node.edges:
+            if p_op is not None and id(p_op) not in seen:
+                stack.append((p_op, False))
     order.reverse()
     return order
 
@@ -98,18 +98,18 @@ def run_backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
         in_grads = node.backward(*grads)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
-        for p, need, gi in zip(node.parents, node.needs, in_grads):
+        for p, (p_op, p_idx), need, gi in zip(node.parents, node.edges, node.needs, in_grads):
             if not need or gi is None:
                 continue
             gi = unbroadcast(gi, p._data.shape)
             if gi.dtype != p._data.dtype:
                 gi = gi.astype(p._data.dtype)
-            if p._op is None:
+            if p_op is None:
                 prev = leaves.get(id(p))
                 leaves[id(p)] = (p, gi if prev is None else prev[1] + gi)
             else:
-                slot = p._op.out_grads
-                slot[p._idx] = gi if slot[p._idx] is None else slot[p._idx] + gi
+                slot = p_op.out_grads
+                slot[p_idx] = gi if slot[p_idx] is None else slot[p_idx] + gi
         if retain_graph:
             node.out_grads = [None] * len(node.out_grads)
         else:
@@ -141,8 +141,10 @@ def _complete(node: Op, grads: list) -> list:
 def _check_versions(node: Op) -> None:
     if not node.saves_inputs:
         return
-    for p, v in zip(node.parents, node.versions):
+    for j, (p, v) in enumerate(zip(node.parents, node.versions)):
         if p._version != v:
+            if node.reads_others_only and not any(n for i, n in enumerate(node.needs) if i != j):
+                continue  # no gradient reads this input's saved value (y * 2, then y.mul_)
             raise BpcliError(
                 f"an input of shape {p.shape} was changed in place after the forward pass "
                 "saved it; its gradient would be wrong (clone it before changing it)",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcli.engine import grad_mode
+from bpcli.engine import op as op_module
 from bpcli.engine.convert import const, lift
 from bpcli.engine.tensor import Tensor
 from bpcli.errors import BpcliError
@@ -82,6 +83,7 @@ def apply_inplace(self: Tensor, name: str, fn, *others) -> Tensor:
         _protect_saved(self, None)
         self._data[...] = out._data
         self._version += 1
+        _tell_observers(self, out)
         return self
     if self._op is None and self._requires_grad:
         raise BpcliError(
@@ -100,12 +102,23 @@ def apply_inplace(self: Tensor, name: str, fn, *others) -> Tensor:
     old = Tensor.__new__(Tensor)
     old._data, old.grad, old._hooks, old._version = self._data.copy(), None, None, 0
     old._op, old._idx, old._requires_grad = self._op, self._idx, self._requires_grad
+    _tell_observers(old, self)  # the old value, as a tensor of its own
     out = _fit(self, fn(old, *others), name)
     _protect_saved(self, old._data)
     self._data[...] = out._data
     self._op, self._idx, self._requires_grad = out._op, out._idx, out._requires_grad
     self._version += 1
+    _tell_observers(self, out)
     return self
+
+
+def _tell_observers(self: Tensor, out: Tensor) -> None:
+    """Tell a tracer (the ONNX exporter) that ``self`` now holds ``out``'s value: a ``clone``
+    from ``out`` to ``self``, so the ops that read ``self`` from here on read ``out``."""
+    if op_module.observers:
+        clone = op_module.OPS["clone"]
+        for observe in op_module.observers:
+            observe(clone, (out,), {}, self)
 
 
 def _scaled(other, alpha):

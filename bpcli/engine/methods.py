@@ -6,12 +6,23 @@ module, below it, never imports it (that was a circle functional -> methods -> f
 
 from __future__ import annotations
 
+from bpcli.engine import grad_mode
+from bpcli.engine.convert import lift
+from bpcli.engine.inplace import apply_inplace
+from bpcli.engine.op import observers as op_observers
 from bpcli.engine.ops.index import setitem
+from bpcli.engine.ops.setitem import index_assign
 from bpcli.engine.tensor import Tensor
 
 
 def _setitem(self, index, value) -> None:
-    """``x[index] = value`` with PyTorch's indexing rules; bumps the version counter."""
+    """``x[index] = value`` with PyTorch's indexing rules; bumps the version counter. While a
+    graph is recorded and ``self`` or ``value`` is in it, the write is an op of the graph."""
+    value_grad = isinstance(value, Tensor) and value._requires_grad
+    # recorded (or traced, for the ONNX exporter) as an op; else a plain write of the array
+    if (grad_mode.enabled and (self._requires_grad or value_grad)) or op_observers:
+        apply_inplace(self, "__setitem__", lambda s, v: index_assign(s, index, v), lift(value))
+        return
     self._mark_inplace("__setitem__")
     setitem(self._data, index, value._data if isinstance(value, Tensor) else value)
 

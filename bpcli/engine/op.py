@@ -41,10 +41,14 @@ class Op:
     n_outputs: ClassVar[int] = 1  # >1: forward returns a tuple (of any length)
     # Ops whose backward reads their inputs: a later in-place change to one is an error.
     saves_inputs: ClassVar[bool] = True
+    # Ops whose gradient for one input reads only the other inputs (a * b, a @ b): an input
+    # changed in place after the forward matters only if another input needs a gradient.
+    reads_others_only: ClassVar[bool] = False
 
     __slots__ = (
         "__dict__",
         "attrs",
+        "edges",
         "freed",
         "hooks",
         "needs",
@@ -85,6 +89,9 @@ class Op:
         single = cls.n_outputs == 1
         if track:
             op.parents = inputs
+            # each input's node as it is now: an in-place change later moves the tensor to a
+            # new node, but this op consumed the value before it (torch's grad_fn edges)
+            op.edges = tuple((x._op, x._idx) for x in inputs)
             op.needs = tuple(x._requires_grad for x in inputs)
             op.versions = tuple(x._version for x in inputs)
             # n_outputs > 1 means "a tuple": its length may vary per call (split)
@@ -105,7 +112,7 @@ class Op:
     def release(self) -> None:
         """Drop the saved arrays and parents so their memory is freed after backward."""
         self.__dict__.clear()
-        self.parents = ()
+        self.parents = self.edges = ()
         self.freed = True
         self.out_grads = None
 

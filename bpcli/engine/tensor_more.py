@@ -30,7 +30,7 @@ class GradFn:
     @property
     def next_functions(self) -> tuple:
         return tuple(
-            (GradFn(p._op) if p._op is not None else None, p._idx) for p in self.op.parents
+            (GradFn(p_op) if p_op is not None else None, p_idx) for p_op, p_idx in self.op.edges
         )
 
     def __eq__(self, other) -> bool:

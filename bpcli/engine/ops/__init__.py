@@ -31,6 +31,7 @@ from bpcli.engine.ops import (
     scatter,
     scatter_more,
     select,
+    setitem,
     shape,
     sort,
 )
@@ -41,4 +42,5 @@ FAMILIES = (
     reduce_more, scan_more, order, select, scatter_more,
     math, math_binary, logic, activation_more, loss_more,
     einsum, embedding_bag, linalg_more, linalg_norm,
+    setitem,
 )  # fmt: skip

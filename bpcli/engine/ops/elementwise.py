@@ -44,6 +44,7 @@ class Mul(Op):
     """z = a * b; da = g * b, db = g * a"""
 
     name, onnx = "mul", "Mul"
+    reads_others_only = True
 
     def forward(self, a, b):
         self.a, self.b = same_float(self.name, a, b)

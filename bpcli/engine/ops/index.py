@@ -170,7 +170,7 @@ def _as_int(v, what: str):
 
 
 def _parse(index) -> tuple[tuple, list[Tensor]]:
-    """Split an index into plain-value ``spec`` items and constant index-array tensors."""
+    """Split an index into plain-value ``spec`` items and the index-array tensors."""
     if not isinstance(index, tuple):
         index = (index,)
     spec: list[tuple] = []
@@ -196,7 +196,9 @@ def _parse(index) -> tuple[tuple, list[Tensor]]:
             if arr.dtype.kind not in "biu":
                 raise BpcliError(f"index of dtype {arr.dtype} (use int or bool indices)", "getitem")
             spec.append(("array",))
-            arrays.append(const(arr))
+            # the caller's own index tensor stays an input (a mask made from the data stays
+            # in a traced graph); anything else becomes a constant
+            arrays.append(it if isinstance(it, Tensor) and it.data is arr else const(arr))
     return tuple(spec), arrays
 
 

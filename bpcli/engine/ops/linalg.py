@@ -30,6 +30,7 @@ class MatMul(Op):
     """z = a @ b; da = g @ b^T, db = a^T @ g (1-D sides promoted to matrices, batch dims summed)"""
 
     name, onnx = "matmul", "MatMul"
+    reads_others_only = True
 
     def forward(self, a, b):
         self.a, self.b = a, b = strict_float(self.name, a, b)

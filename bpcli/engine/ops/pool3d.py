@@ -218,7 +218,9 @@ def _max_unpool(nd, x, indices, kernel_size, stride, padding, output_size):
                 f"{st} of the default {default}",
                 opname,
             )
-    return MaxUnpool.apply(x, const(ind.astype(np.int64)), output_size=out)
+    # a traced int64 tensor stays in the graph (an export keeps computing it); else a constant
+    live = isinstance(indices, Tensor) and ind.dtype == np.int64
+    return MaxUnpool.apply(x, indices if live else const(ind.astype(np.int64)), output_size=out)
 
 
 def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:

@@ -254,7 +254,9 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
             a = a.astype(np.int64)
         if a.dtype.kind not in "biu":
             raise BpcliError(f"indices must be int or bool tensors, got {a.dtype}", "index_put")
-        arrays.append(const(a))
+        # a traced index tensor stays in the graph (an export keeps computing it, so a mask
+        # made from the input stays live); an array becomes a constant
+        arrays.append(i if isinstance(i, Tensor) and a.dtype == i.dtype else const(a))
     values = lift(values, x)
     try:
         target = np.empty(x.shape, bool)[tuple(a.data for a in arrays)].shape

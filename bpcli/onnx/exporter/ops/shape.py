@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcli.onnx.exporter.context import INT64_MAX
+from bpcli.onnx.exporter.context import INT64_MAX, onnx_dtype
 from bpcli.onnx.exporter.ops.elementwise import emitter, unsupported
 
 INT64_MIN = -(2**63)
@@ -159,6 +159,8 @@ def _expand_ellipsis(spec, ndim: int, n_arrays_dims) -> list:
 def _getitem(ctx, rec, ins):
     x, xs = ins[0], rec.inputs[0].shape
     arrays = [t.data for t in rec.inputs[1:]]
+    if any(id(t) in ctx.live for t in rec.inputs[1:]):
+        return _getitem_live(ctx, rec, ins)
     if len(arrays) > 1 or any(a.dtype == np.bool_ and a.ndim != 1 for a in arrays):
         unsupported(rec, "indexing with several index arrays or an n-d mask has no ONNX export")
     spec = _expand_ellipsis(rec.attrs["index"], len(xs), None)
@@ -199,6 +201,20 @@ def _getitem(ctx, rec, ins):
     if x == ins[0]:
         x = ctx.node("Identity", [x])
     return x
+
+
+def _getitem_live(ctx, rec, ins):
+    """``x[index]`` with an index tensor computed in the graph: one bool mask of x's shape
+    (``y[y > 0]``, NonZero + GatherND) or one int tensor on the first dim (Gather)."""
+    spec, idx = rec.attrs["index"], rec.inputs[1]
+    if spec == (("array",),) and idx.dtype == np.bool_ and idx.shape == rec.inputs[0].shape:
+        at = ctx.node("Transpose", [ctx.node("NonZero", [ins[1]])], perm=[1, 0])
+        return ctx.node("GatherND", [ins[0], at])
+    if spec == (("array",),) and idx.dtype.kind in "iu":
+        i = ins[1] if idx.dtype == np.int64 else ctx.node("Cast", [ins[1]], to=onnx_dtype(np.int64))
+        return ctx.node("Gather", [ins[0], i], axis=0)
+    unsupported(rec, "indexing with an index computed in the graph exports only as x[mask] "
+                     "with a bool mask of x's shape or x[idx] with one int tensor")  # fmt: skip
 
 
 def _slice(ctx, rec, x, slices):
