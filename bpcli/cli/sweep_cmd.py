@@ -39,7 +39,9 @@ def sweep_cmd(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, dat
       mpiexec -n 4 bpcli sweep models/spirals.toml   # trials spread over 4 ranks
     """
     from bpcli.cli.train import mpi_world_size
+    from bpcli.data.sources import dataset_overrides
 
+    sets = (*dataset_overrides(dataset), *sets)
     args = (spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_json)
     if mpi_world_size() > 1:  # under mpiexec: the trials spread over the ranks
         from bpcli.dist.guard import run_rank
@@ -54,9 +56,7 @@ def _sweep(spec_path, lr_text, init_text, epochs, seeds, jobs, out, sets, as_jso
            map_runs=None, shows: bool = True) -> None:  # fmt: skip
     from bpcli.app.experiments.sweep import parse_lrs, sweep
     from bpcli.cli import render_sweep
-    from bpcli.data.sources import dataset_overrides
 
-    sets = (*dataset_overrides(dataset), *sets)
     lrs = parse_lrs(lr_text)
     inits = [i.strip() for i in init_text.split(",") if i.strip()]
     progress = None if as_json or not shows else render_sweep.run_progress
