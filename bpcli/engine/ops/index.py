@@ -98,10 +98,9 @@ class GetItem(Op):
         return (dx,) + (None,) * (len(self.parents) - 1)
 
 
-def setitem(data: np.ndarray, index, value) -> None:
-    """``data[index] = value`` with PyTorch's indexing rules (``Tensor.__setitem__``)."""
-    spec, arrays = _parse(index)
-    first, second = _build(spec, [a.data for a in arrays])
+def write(data: np.ndarray, steps, value) -> None:
+    """``data[index] = value`` for the ``steps`` ``_build`` made of an index."""
+    first, second = steps
     try:
         if second is None:
             data[first] = value
@@ -111,6 +110,12 @@ def setitem(data: np.ndarray, index, value) -> None:
         raise IndexOutOfRangeError(
             f"{e} (indexing a tensor of shape {data.shape})", "setitem"
         ) from None
+
+
+def setitem(data: np.ndarray, index, value) -> None:
+    """``data[index] = value`` with PyTorch's indexing rules (``Tensor.__setitem__``)."""
+    spec, arrays = _parse(index)
+    write(data, _build(spec, [a.data for a in arrays]), value)
 
 
 class Gather(Op):

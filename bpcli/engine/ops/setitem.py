@@ -12,22 +12,10 @@ import numpy as np
 
 from bpcli.engine.convert import lift
 from bpcli.engine.op import Op
-from bpcli.engine.ops.index import IndexOutOfRangeError, _build, _parse, _take
+from bpcli.engine.ops.index import _build, _parse, _take, write
 from bpcli.engine.tensor import Tensor
 
 __all__ = ["index_assign"]
-
-
-def write(y: np.ndarray, steps, value) -> None:
-    first, second = steps
-    try:
-        if second is None:
-            y[first] = value
-        else:
-            y[first][second] = value  # step one is basic indexing: a view of y
-    except IndexError as e:
-        raise IndexOutOfRangeError(f"{e} (indexing a tensor of shape {y.shape})",
-                                   "setitem") from None  # fmt: skip
 
 
 class SetItem(Op):
